@@ -60,8 +60,12 @@ let testTargets: [(String, [Target.Dependency])] = [
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer"]),
     ("CLITests", ["QuietStarFormat"]),
 ]
+/// CLI tests run the real executables, so they depend on every executable that exists.
+let builtExecutables: [Target.Dependency] = executables
+    .filter { hasSwiftSources("Sources/\($0.0)") }.map { .target(name: $0.0) }
 for (name, deps) in testTargets where hasSwiftSources("Tests/\(name)") {
-    targets.append(.testTarget(name: name, dependencies: deps, swiftSettings: fastMath))
+    let all = name == "CLITests" ? deps + builtExecutables : deps
+    targets.append(.testTarget(name: name, dependencies: all, swiftSettings: fastMath))
 }
 
 let package = Package(
