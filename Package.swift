@@ -57,7 +57,7 @@ let testTargets: [(String, [Target.Dependency])] = [
     ("QuietStarKernelsTests", ["QuietStarKernels", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer"]),
-    ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer"]),
+    ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer", "QuietStarInterop"]),
     ("CLITests", ["QuietStarFormat"]),
 ]
 /// CLI tests run the real executables, so they depend on every executable that exists.
