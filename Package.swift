@@ -27,6 +27,8 @@ var targets: [Target] = [
     .target(name: "QuietStarModel",
             dependencies: ["QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer"],
             swiftSettings: fastMath),
+    // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
+    .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
     .target(name: "QuietStarInterop",
             dependencies: ["QuietStarFormat", "QuietStarTokenizer"],
@@ -43,9 +45,9 @@ func hasSwiftSources(_ path: String) -> Bool {
 }
 
 let executables: [(String, [Target.Dependency])] = [
-    ("quietstar-inspect", ["QuietStarFormat", argumentParser]),
-    ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", argumentParser]),
-    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", argumentParser]),
+    ("quietstar-inspect", ["QuietStarFormat", "QuietStarCLI", argumentParser]),
+    ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", "QuietStarCLI", argumentParser]),
+    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarCLI", argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
 ]
 for (name, deps) in executables where hasSwiftSources("Sources/\(name)") {
@@ -58,7 +60,7 @@ let testTargets: [(String, [Target.Dependency])] = [
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer", "QuietStarInterop"]),
-    ("CLITests", ["QuietStarFormat"]),
+    ("CLITests", ["QuietStarFormat", "QuietStarCLI"]),
 ]
 /// CLI tests run the real executables, so they depend on every executable that exists.
 let builtExecutables: [Target.Dependency] = executables
