@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Thin, error-checked POSIX I/O used by the writer and by metadata replacement.
+enum FileIO {
+    static func fail(_ what: String, _ path: String) -> QStarError {
+        QStarError(.io, path: path, "\(what): \(errnoDescription(errno))")
+    }
+
+    /// write(2) until everything is written (short writes and EINTR are normal).
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(QStarError) {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = write(fd, p, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("write failed", path)
+            }
+            p += n
+            left -= n
+        }
+    }
+
+    /// pwrite(2) until everything is written at `offset`.
+    static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64,
+                          path: String) throws(QStarError) {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        var at = off_t(offset)
+        while left > 0 {
+            let n = pwrite(fd, p, left, at)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("write at byte \(at) failed", path)
+            }
+            p += n
+            left -= n
+            at += off_t(n)
+        }
+    }
+
+    static func sync(_ fd: Int32, path: String) throws(QStarError) {
+        while fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw fail("fsync failed", path)
+        }
+    }
+
+    /// The directory holding `path` ("." when it has no slash).
+    static func directory(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        if slash == path.utf8.startIndex { return "/" }
+        return String(path[path.startIndex..<slash])
+    }
+
+    /// Makes a rename durable: fsync the directory that holds the new name.
+    static func syncDirectory(of path: String) throws(QStarError) {
+        let dir = directory(of: path)
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw fail("cannot open directory '\(dir)' to fsync it", path) }
+        defer { close(fd) }
+        try sync(fd, path: dir)
+    }
+
+    static func fileSize(_ fd: Int32, path: String) throws(QStarError) -> UInt64 {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw fail("cannot stat", path) }
+        return UInt64(st.st_size)
+    }
+}
