@@ -1,0 +1,105 @@
+/// The one place that knows how Hugging Face state-dict names map onto `.qstar` tensor names.
+///
+/// ```
+/// model.embed_tokens.weight                          token_embedding.weight
+/// model.layers.N.input_layernorm.weight              layers.N.attn_norm.weight
+/// model.layers.N.self_attn.{q,k,v,o}_proj.weight     layers.N.attn.{q,k,v,o}.weight
+/// model.layers.N.self_attn.{q,k,v}_proj.bias         layers.N.attn.{q,k,v}.bias
+/// model.layers.N.post_attention_layernorm.weight     layers.N.ffn_norm.weight
+/// model.layers.N.mlp.{gate,up,down}_proj.weight      layers.N.ffn.{gate,up,down}.weight
+/// model.norm.weight                                  output_norm.weight
+/// lm_head.weight                                     output.weight   (absent when tied)
+/// ```
+/// Both use PyTorch's [out, in] layout for linear weights, so no tensor is transposed.
+public enum HFTensorNames {
+    /// A model tensor: both names and the shape the config implies.
+    public struct Entry: Sendable, Equatable {
+        public var qstarName: String
+        public var hfName: String
+        public var shape: [UInt64]
+    }
+
+    private static let layerParts: [(hf: String, qstar: String)] = [
+        ("input_layernorm.weight", "attn_norm.weight"),
+        ("self_attn.q_proj.weight", "attn.q.weight"),
+        ("self_attn.k_proj.weight", "attn.k.weight"),
+        ("self_attn.v_proj.weight", "attn.v.weight"),
+        ("self_attn.q_proj.bias", "attn.q.bias"),
+        ("self_attn.k_proj.bias", "attn.k.bias"),
+        ("self_attn.v_proj.bias", "attn.v.bias"),
+        ("self_attn.o_proj.weight", "attn.o.weight"),
+        ("post_attention_layernorm.weight", "ffn_norm.weight"),
+        ("mlp.gate_proj.weight", "ffn.gate.weight"),
+        ("mlp.up_proj.weight", "ffn.up.weight"),
+        ("mlp.down_proj.weight", "ffn.down.weight"),
+    ]
+
+    /// Every tensor the model described by `config` needs, in the order we write them:
+    /// embedding, then layer by layer (the order checkpoints are sharded in, so a sharded
+    /// source is read front to back), then the final norm and the output head.
+    public static func expectedTensors(_ config: HFModelConfig) -> [Entry] {
+        let h = config.hiddenSize, q = config.numHeads * config.headDim, kv = config.numKVHeads * config.headDim
+        let ffn = config.intermediateSize
+        var out = [Entry(qstarName: "token_embedding.weight", hfName: "model.embed_tokens.weight", shape: [config.vocabSize, h])]
+        for layer in 0..<config.numLayers {
+            for part in layerParts {
+                let shape: [UInt64]
+                switch part.qstar {
+                case "attn_norm.weight", "ffn_norm.weight": shape = [h]
+                case "attn.q.weight": shape = [q, h]
+                case "attn.k.weight", "attn.v.weight": shape = [kv, h]
+                case "attn.q.bias": shape = [q]
+                case "attn.k.bias", "attn.v.bias": shape = [kv]
+                case "attn.o.weight": shape = [h, q]
+                case "ffn.gate.weight", "ffn.up.weight": shape = [ffn, h]
+                default: shape = [h, ffn]  // ffn.down.weight
+                }
+                if part.qstar.hasSuffix(".bias") && !config.attentionBias { continue }
+                out.append(Entry(qstarName: "layers.\(layer).\(part.qstar)",
+                                 hfName: "model.layers.\(layer).\(part.hf)", shape: shape))
+            }
+        }
+        out.append(Entry(qstarName: "output_norm.weight", hfName: "model.norm.weight", shape: [h]))
+        if !config.tieEmbeddings {
+            out.append(Entry(qstarName: "output.weight", hfName: "lm_head.weight", shape: [config.vocabSize, h]))
+        }
+        return out
+    }
+
+    /// The `.qstar` name of a Hugging Face model tensor, or nil when it is not one.
+    public static func qstarName(forHF name: String) -> String? {
+        switch name {
+        case "model.embed_tokens.weight": return "token_embedding.weight"
+        case "model.norm.weight": return "output_norm.weight"
+        case "lm_head.weight": return "output.weight"
+        default: break
+        }
+        guard let (layer, rest) = splitLayer(name, prefix: "model.layers."),
+              let part = layerParts.first(where: { $0.hf == rest }) else { return nil }
+        return "layers.\(layer).\(part.qstar)"
+    }
+
+    /// The Hugging Face name of a `.qstar` model tensor, or nil when it is not one.
+    public static func hfName(forQStar name: String) -> String? {
+        switch name {
+        case "token_embedding.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        guard let (layer, rest) = splitLayer(name, prefix: "layers."),
+              let part = layerParts.first(where: { $0.qstar == rest }) else { return nil }
+        return "model.layers.\(layer).\(part.hf)"
+    }
+
+    /// `model.layers.12.mlp.up_proj.weight` -> (12, "mlp.up_proj.weight"). Rejects "01", "+1".
+    private static func splitLayer(_ name: String, prefix: String) -> (UInt64, Substring)? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let rest = name.dropFirst(prefix.count)
+        guard let dot = rest.firstIndex(of: "."), dot != rest.startIndex else { return nil }
+        let digits = rest[..<dot]
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              digits == "0" || !digits.hasPrefix("0"), let layer = UInt64(digits) else { return nil }
+        return (layer, rest[rest.index(after: dot)...])
+    }
+}

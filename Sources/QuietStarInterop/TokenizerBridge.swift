@@ -1,0 +1,35 @@
+import Foundation
+import QuietStarFormat
+import QuietStarTokenizer
+
+/// The tokenizer as a conversion needs it: its `tokenizer.*` metadata, its size, and the ids of
+/// named tokens (the Quiet-STaR thought markers).
+struct ImportedTokenizer {
+    var spec: TokenizerSpec
+    var metadata: [(key: String, value: MetadataValue)]
+    var vocabularySize: Int { spec.vocabularySize }
+
+    /// The id of `content`: an added token first (that is how `<|startthought|>` is defined),
+    /// else a vocabulary entry.
+    func tokenID(_ content: String) -> UInt64? {
+        if let added = spec.addedTokens.first(where: { $0.content == content }) { return UInt64(added.id) }
+        return spec.tokens.firstIndex(of: content).map { UInt64($0) }
+    }
+}
+
+/// The seam between conversions and QuietStarTokenizer, which owns `tokenizer.json` parsing
+/// and the `tokenizer.*` keys: this file only moves data across.
+enum TokenizerBridge {
+    static func importHF(tokenizerJSON: Data, tokenizerConfigJSON: Data?, path: String) throws(InteropError) -> ImportedTokenizer {
+        // TEMPORARY until QuietStarTokenizer lands TokenizerSpec(huggingFaceTokenizerJSON:tokenizerConfigJSON:).
+        throw InteropError(.internal, path: path, "tokenizer import is not available in this build yet")
+    }
+
+    /// The verbatim Hugging Face files the tokenizer was imported from, or nil when it has
+    /// none (the byte tokenizer of models trained here).
+    static func exportHF(metadata: Metadata, path: String) throws(InteropError) -> (tokenizerJSON: Data, tokenizerConfigJSON: Data?)? {
+        guard metadata.entries.contains(where: { $0.key.hasPrefix("tokenizer.") }) else { return nil }
+        // TEMPORARY until QuietStarTokenizer lands TokenizerSpec(metadata:).
+        throw InteropError(.internal, path: path, "tokenizer export is not available in this build yet")
+    }
+}
