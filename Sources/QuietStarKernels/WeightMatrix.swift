@@ -1,0 +1,35 @@
+import QuietStarFormat
+
+/// A weight matrix as a checkpoint stores it: a zero-copy view of `rows x cols` elements in
+/// `dtype`, row-major. For `q8_0` each row is `cols / 32` blocks of 34 bytes (an f16 scale, then
+/// 32 int8), so a row never shares a block with the next one.
+///
+/// The view does not own its bytes: whoever made it (a mapped checkpoint, a test buffer) keeps them
+/// alive for as long as the view is used.
+public struct WeightMatrix: @unchecked Sendable {
+    public let dtype: DType
+    public let rows: Int
+    public let cols: Int
+    public let base: UnsafeRawPointer
+
+    public init(dtype: DType, rows: Int, cols: Int, base: UnsafeRawPointer) {
+        precondition(rows >= 0 && cols >= 0, "WeightMatrix: negative shape \(rows) x \(cols)")
+        precondition(Convert.supports(dtype), "WeightMatrix: dtype \(dtype) is not a floating-point weight type")
+        precondition(dtype != .q8_0 || cols % Convert.q8BlockSize == 0,
+                     "WeightMatrix: q8_0 rows must be a multiple of 32 columns, got \(cols)")
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.base = base
+    }
+
+    /// Bytes of one row.
+    public var rowBytes: Int { Convert.byteCount(dtype, count: cols) }
+
+    /// Bytes of the whole matrix.
+    public var byteCount: Int { rowBytes * rows }
+
+    /// The first byte of row `r`.
+    @inline(__always)
+    public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+}

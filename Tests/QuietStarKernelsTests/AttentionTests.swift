@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import QuietStarKernels
+
+@Suite struct AttentionTests {
+    static let cases = ["attention_causal", "attention_window", "attention_thought", "attention_decode"]
+
+    /// Spans as the fixture lists them: per row, (start, count, step) in cache rows.
+    static func spans(_ name: String) -> [[(start: Int, count: Int, step: Int)]] {
+        (Reference.shared.params(name)["spans"] as! [[[Int]]]).map { row in row.map { ($0[0], $0[1], $0[2]) } }
+    }
+
+    @Test(arguments: cases)
+    func matchesTorch(name: String) {
+        let ref = Reference.shared
+        let p = ref.params(name)
+        let rows = p["rows"] as! Int, heads = p["heads"] as! Int, kvHeads = p["kvHeads"] as! Int
+        let hd = p["headDim"] as! Int, kvRows = p["kvRows"] as! Int, stride = p["rowStride"] as! Int
+        let q = ref.floats("\(name)/q"), k = ref.floats("\(name)/k"), v = ref.floats("\(name)/v")
+        let dy = ref.floats("\(name)/dy")
+        let rowSpans = Self.spans(name)
+        var out = [Float](repeating: .nan, count: rows * heads * hd)
+        var lse = [Float](repeating: .nan, count: rows * heads)
+        var dq = [Float](repeating: .nan, count: rows * heads * hd)
+        var dk = [Float](repeating: 0, count: kvRows * stride), dv = [Float](repeating: 0, count: kvRows * stride)
+        k.withUnsafeBufferPointer { kb in
+            v.withUnsafeBufferPointer { vb in
+                func span(_ s: (start: Int, count: Int, step: Int)) -> KeySpan {
+                    KeySpan(keys: kb.baseAddress! + s.start * stride, values: vb.baseAddress! + s.start * stride,
+                            rowStride: s.step * stride, count: s.count)
+                }
+                let spanOf = { (r: Int) -> (KeySpan, KeySpan?) in
+                    (span(rowSpans[r][0]), rowSpans[r].count > 1 ? span(rowSpans[r][1]) : nil)
+                }
+                Attention.forward(q: q, rows: rows, heads: heads, kvHeads: kvHeads, headDim: hd, spans: spanOf,
+                                  out: &out, logSumExp: &lse, scratch: Scratch())
+                dk.withUnsafeMutableBufferPointer { dkb in
+                    dv.withUnsafeMutableBufferPointer { dvb in
+                        func grad(_ s: (start: Int, count: Int, step: Int)) -> KeySpanGradient {
+                            KeySpanGradient(dKeys: dkb.baseAddress! + s.start * stride, dValues: dvb.baseAddress! + s.start * stride,
+                                            rowStride: s.step * stride)
+                        }
+                        Attention.backward(dOut: dy, q: q, out: out, logSumExp: lse, rows: rows, heads: heads,
+                                           kvHeads: kvHeads, headDim: hd, spans: spanOf,
+                                           gradients: { r in (grad(rowSpans[r][0]), rowSpans[r].count > 1 ? grad(rowSpans[r][1]) : nil) },
+                                           dq: &dq)
+                    }
+                }
+            }
+        }
+        expectClose(out, ref.floats("\(name)/out"), "\(name) out")
+        expectClose(lse, ref.floats("\(name)/lse"), "\(name) logsumexp")
+        expectClose(dq, ref.floats("\(name)/dq"), "\(name) dq")
+        expectClose(dk, ref.floats("\(name)/dk"), "\(name) dk")
+        expectClose(dv, ref.floats("\(name)/dv"), "\(name) dv")
+    }
+
+    /// Central differences of Σ dy ⊙ attention(q, K, V) with a two-span (thought-style) layout
+    /// and GQA, against the analytic backward.
+    @Test func gradientByFiniteDifferences() {
+        var rng = TestRandom(seed: 41)
+        let rows = 3, heads = 4, kvHeads = 2, hd = 5, kvRows = 9
+        let kvDim = kvHeads * hd
+        // Row r sees text rows 0...r and thought rows 3 + r, 6 + r (stride 3).
+        let q0 = rng.floats(rows * heads * hd, scale: 1.5), k0 = rng.floats(kvRows * kvDim, scale: 1.5)
+        let v0 = rng.floats(kvRows * kvDim), dy = rng.floats(rows * heads * hd)
+        func run(_ q: [Float], _ k: [Float], _ v: [Float], backward: Bool) -> (out: [Float], dq: [Float], dk: [Float], dv: [Float]) {
+            var out = [Float](repeating: 0, count: rows * heads * hd), lse = [Float](repeating: 0, count: rows * heads)
+            var dq = out, dk = [Float](repeating: 0, count: kvRows * kvDim), dv = dk
+            k.withUnsafeBufferPointer { kb in
+                v.withUnsafeBufferPointer { vb in
+                    let spans = { (r: Int) -> (KeySpan, KeySpan?) in
+                        (KeySpan(keys: kb.baseAddress!, values: vb.baseAddress!, rowStride: kvDim, count: r + 1),
+                         KeySpan(keys: kb.baseAddress! + (3 + r) * kvDim, values: vb.baseAddress! + (3 + r) * kvDim,
+                                 rowStride: 3 * kvDim, count: 2))
+                    }
+                    Attention.forward(q: q, rows: rows, heads: heads, kvHeads: kvHeads, headDim: hd, spans: spans,
+                                      out: &out, logSumExp: &lse, scratch: Scratch())
+                    guard backward else { return }
+                    dk.withUnsafeMutableBufferPointer { dkb in
+                        dv.withUnsafeMutableBufferPointer { dvb in
+                            Attention.backward(dOut: dy, q: q, out: out, logSumExp: lse, rows: rows, heads: heads,
+                                               kvHeads: kvHeads, headDim: hd, spans: spans,
+                                               gradients: { r in
+                                                   (KeySpanGradient(dKeys: dkb.baseAddress!, dValues: dvb.baseAddress!, rowStride: kvDim),
+                                                    KeySpanGradient(dKeys: dkb.baseAddress! + (3 + r) * kvDim,
+                                                                    dValues: dvb.baseAddress! + (3 + r) * kvDim, rowStride: 3 * kvDim))
+                                               }, dq: &dq)
+                        }
+                    }
+                }
+            }
+            return (out, dq, dk, dv)
+        }
+        let g = run(q0, k0, v0, backward: true)
+        expectGradient(q0, analytic: g.dq, count: 30, "attention dq") { dot64(run($0, k0, v0, backward: false).out, dy) }
+        expectGradient(k0, analytic: g.dk, count: 30, "attention dk") { dot64(run(q0, $0, v0, backward: false).out, dy) }
+        expectGradient(v0, analytic: g.dv, count: 30, "attention dv") { dot64(run(q0, k0, $0, backward: false).out, dy) }
+    }
+
+    @Test func rowWithoutKeysIsZero() {
+        let q: [Float] = [1, 2, 3, 4]
+        var out = [Float](repeating: .nan, count: 4), lse = [Float](repeating: 0, count: 1)
+        let kv: [Float] = [0, 0, 0, 0]
+        kv.withUnsafeBufferPointer { b in
+            Attention.forward(q: q, rows: 1, heads: 1, kvHeads: 1, headDim: 4,
+                              spans: { _ in (KeySpan(keys: b.baseAddress!, values: b.baseAddress!, rowStride: 4, count: 0), nil) },
+                              out: &out, logSumExp: &lse, scratch: Scratch())
+        }
+        #expect(out == [0, 0, 0, 0])
+        #expect(lse[0] == -.infinity)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import QuietStarFormat
+import Testing
+@testable import QuietStarKernels
+
+@Suite struct LinearTests {
+    static let cases: [String] = Reference.shared.cases.keys.filter { $0.hasPrefix("linear/") }.sorted()
+
+    enum Path: CaseIterable { case automatic, fused, panels, smallPanels }
+
+    static func forward(_ path: Path, x: [Float], m: Int, weight: WeightMatrix, bias: [Float]?, scratch: Scratch) -> [Float] {
+        var y = [Float](repeating: .nan, count: m * weight.rows)
+        let run = { (b: UnsafePointer<Float>?) in
+            switch path {
+            case .automatic: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch)
+            case .fused: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, strategy: .fused)
+            case .panels: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, strategy: .panels)
+            case .smallPanels: Linear.forwardPanels(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, panel: 16)
+            }
+        }
+        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+        return y
+    }
+
+    @Test(arguments: cases)
+    func matchesTorch(name: String) {
+        let ref = Reference.shared
+        let p = ref.params(name)
+        let m = p["rows"] as! Int, nIn = p["inFeatures"] as! Int, nOut = p["outFeatures"] as! Int
+        let dtypeName = p["dtype"] as! String, hasBias = p["bias"] as! Bool
+        let x = ref.floats("linear/m\(m)/x"), dy = ref.floats("linear/m\(m)/dy")
+        let bias = hasBias ? ref.floats("linear/bias") : nil
+        let scratch = Scratch()
+        withWeight(ref.bytes("linear/\(dtypeName)/raw"), dtype: .named(dtypeName), rows: nOut, cols: nIn) { w in
+            for path in Path.allCases {
+                let y = Self.forward(path, x: x, m: m, weight: w, bias: bias, scratch: scratch)
+                expectClose(y, ref.floats("\(name)/y"), "\(name) y via \(path)")
+            }
+            // dx written, then accumulated; f32 weights also get dW and db (accumulated).
+            for panel in [nil, 16] {
+                var dx = [Float](repeating: .nan, count: m * nIn)
+                Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: false, dWeight: nil, dBias: nil,
+                                scratch: scratch, panel: panel)
+                expectClose(dx, ref.floats("\(name)/dx"), "\(name) dx (panel \(panel ?? 0))")
+                var acc = [Float](repeating: 2, count: m * nIn)
+                Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &acc, accumulateDx: true, dWeight: nil, dBias: nil,
+                                scratch: scratch, panel: panel)
+                expectClose(acc, ref.floats("\(name)/dx").map { $0 + 2 }, "\(name) accumulated dx (panel \(panel ?? 0))")
+            }
+            if w.dtype == .f32 {
+                var dW = [Float](repeating: 1, count: nOut * nIn), dB = [Float](repeating: -1, count: nOut)
+                dB.withUnsafeMutableBufferPointer { db in
+                    Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: nil, accumulateDx: false,
+                                    dWeight: &dW, dBias: hasBias ? db.baseAddress! : nil)
+                }
+                expectClose(dW, ref.floats("\(name)/dweight").map { $0 + 1 }, "\(name) dweight")
+                if hasBias { expectClose(dB, ref.floats("\(name)/dbias").map { $0 - 1 }, "\(name) dbias") }
+            }
+        }
+    }
+
+    @Test(arguments: ["f32", "f16", "bf16"])
+    func scalarTailColumns(dtype: String) {
+        let ref = Reference.shared
+        let name = "linear_tail/\(dtype)"
+        let p = ref.params(name)
+        let m = p["rows"] as! Int, nIn = p["inFeatures"] as! Int, nOut = p["outFeatures"] as! Int
+        let scratch = Scratch()
+        withWeight(ref.bytes("\(name)/raw"), dtype: .named(dtype), rows: nOut, cols: nIn) { w in
+            for path in Path.allCases {
+                let y = Self.forward(path, x: ref.floats("linear_tail/x"), m: m, weight: w, bias: nil, scratch: scratch)
+                expectClose(y, ref.floats("\(name)/y"), "\(name) via \(path)")
+            }
+        }
+    }
+
+    /// Central differences through the fused path (the panel path is sgemm's own business).
+    @Test func gradientByFiniteDifferences() {
+        var rng = TestRandom(seed: 31)
+        let m = 3, nIn = 13, nOut = 6
+        let x = rng.floats(m * nIn), wv = rng.floats(nOut * nIn), b = rng.floats(nOut), dy = rng.floats(m * nOut)
+        let scratch = Scratch()
+        func loss(_ x: [Float], _ wv: [Float], _ b: [Float]) -> Double {
+            var y = [Float](repeating: 0, count: m * nOut)
+            wv.withUnsafeBytes { raw in
+                let w = WeightMatrix(dtype: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
+                Linear.forward(x: x, rows: m, weight: w, bias: b, out: &y, scratch: scratch, strategy: .fused)
+            }
+            return dot64(y, dy)
+        }
+        var dx = [Float](repeating: 0, count: m * nIn), dW = [Float](repeating: 0, count: nOut * nIn)
+        var dB = [Float](repeating: 0, count: nOut)
+        wv.withUnsafeBytes { raw in
+            let w = WeightMatrix(dtype: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
+            Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: false, dWeight: &dW, dBias: &dB)
+        }
+        expectGradient(x, analytic: dx, "Linear dx") { loss($0, wv, b) }
+        expectGradient(wv, analytic: dW, "Linear dweight") { loss(x, $0, b) }
+        expectGradient(b, analytic: dB, count: nOut, "Linear dbias") { loss(x, wv, $0) }
+    }
+}
