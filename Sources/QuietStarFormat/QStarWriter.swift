@@ -94,12 +94,16 @@ public final class QStarWriter {
         guard dtype.isFloatingPoint else {
             throw QStarError(.usage, path: path, field: name, "cannot convert Float values to \(dtype)")
         }
-        try beginTensor(name: name, dtype: dtype, shape: shape, encoding: encoding)
-        guard let t = current, UInt64(values.count) == t.elementCount else {
-            let expected = current?.elementCount ?? 0
-            fail()
-            throw QStarError(.usage, path: path, field: name, "\(values.count) values for shape \(shape) (\(expected) elements)")
+        // Check everything about the values before the tensor starts, so a rejected call leaves
+        // the writer usable.
+        let (_, expected, _) = try checkedShape(shape, dtype: dtype, name: name)
+        guard UInt64(values.count) == expected else {
+            throw QStarError(.usage, path: path, field: name, "\(values.count) values for shape \(shape)")
         }
+        if dtype == .q8_0 {
+            try withFloats(values) { (v) throws(QStarError) in try checkQ8Representable(v, name: name) }
+        }
+        try beginTensor(name: name, dtype: dtype, shape: shape, encoding: encoding)
         // Convert in chunks (a whole number of q8_0 blocks) so big tensors need little scratch.
         let chunk = 16384
         let scratchSize = dtype.byteCount(elementCount: UInt64(chunk), innermost: UInt64(chunk))!
@@ -109,7 +113,6 @@ public final class QStarWriter {
             while start < v.count {
                 let n = min(chunk, v.count - start)
                 let src = UnsafeBufferPointer(rebasing: v[start..<(start + n)])
-                if dtype == .q8_0 { try checkQ8Representable(src, name: name, base: start) }
                 let size = Int(dtype.byteCount(elementCount: UInt64(n), innermost: UInt64(n))!)
                 try withMutableBytes(&scratch) { (s) throws(QStarError) in
                     let dst = UnsafeMutableRawBufferPointer(rebasing: s[0..<size])
@@ -123,21 +126,19 @@ public final class QStarWriter {
     }
 
     /// q8_0 cannot hold NaN, Inf, or a block whose scale (absmax / 127) overflows f16.
-    private func checkQ8Representable(_ src: UnsafeBufferPointer<Float>, name: String, base: Int) throws(QStarError) {
+    private func checkQ8Representable(_ src: UnsafeBufferPointer<Float>, name: String) throws(QStarError) {
         for b in stride(from: 0, to: src.count, by: DTypeCodec.q8BlockSize) {
             var amax: Float = 0
             for i in b..<(b + DTypeCodec.q8BlockSize) {
                 let x = src[i]
                 if !x.isFinite {
-                    fail()
-                    throw QStarError(.usage, path: path, field: name, "element \(base + i) is \(x); q8_0 holds finite values only")
+                    throw QStarError(.usage, path: path, field: name, "element \(i) is \(x); q8_0 holds finite values only")
                 }
                 amax = max(amax, abs(x))
             }
             if !DTypeCodec.halfBitsToFloat(DTypeCodec.floatToHalfBits(amax / 127)).isFinite {
-                fail()
                 throw QStarError(.usage, path: path, field: name,
-                                 "block at element \(base + b) has absmax \(amax); its q8_0 scale overflows f16 (max 65504 x 127)")
+                                 "block at element \(b) has absmax \(amax); its q8_0 scale overflows f16 (max 65504 x 127)")
             }
         }
     }
@@ -161,6 +162,26 @@ public final class QStarWriter {
         if UInt64(tensors.count) >= QStarLimits.maxTensorCount {
             throw QStarError(.usage, path: path, field: name, "more than \(QStarLimits.maxTensorCount) tensors")
         }
+        let (dims, elements, logical) = try checkedShape(shape, dtype: dtype, name: name)
+        try padToAlignment()
+        var t = OpenTensor(name: name, dtype: dtype, shape: dims, encoding: encoding, elementCount: elements,
+                           logical: logical, offset: position)
+        if encoding == .zstd {
+            do {
+                t.compressor = try Zstd.Compressor(level: compressionLevel, contentSize: logical)
+            } catch {
+                fail()
+                throw error.naming(path)
+            }
+        }
+        names.insert(name)
+        current = t
+    }
+
+    /// Rank, dimensions, element count and byte size, all checked (sizes overflow-checked).
+    private func checkedShape(_ shape: [Int], dtype: DType, name: String) throws(QStarError)
+        -> (dims: [UInt64], elements: UInt64, logical: UInt64)
+    {
         if shape.count > QStarLimits.maxRank {
             throw QStarError(.usage, path: path, field: name, "rank \(shape.count) exceeds \(QStarLimits.maxRank)")
         }
@@ -177,19 +198,7 @@ public final class QStarWriter {
                              dtype == .q8_0 ? "q8_0 needs an innermost dimension that is a multiple of 32, shape is \(shape)"
                                             : "byte size of shape \(shape) overflows")
         }
-        try padToAlignment()
-        var t = OpenTensor(name: name, dtype: dtype, shape: dims, encoding: encoding, elementCount: elements,
-                           logical: logical, offset: position)
-        if encoding == .zstd {
-            do {
-                t.compressor = try Zstd.Compressor(level: compressionLevel, contentSize: logical)
-            } catch {
-                fail()
-                throw error.naming(path)
-            }
-        }
-        names.insert(name)
-        current = t
+        return (dims, elements, logical)
     }
 
     /// Appends the next logical bytes of the open tensor.

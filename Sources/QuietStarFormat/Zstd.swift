@@ -65,18 +65,29 @@ enum Zstd {
         private let cctx: OpaquePointer
         private var out: [UInt8]
 
-        init(level: Int32, contentSize: UInt64) throws(QStarError) {
+        /// `declareContentSize: false` exists for tests that craft frames without a size.
+        init(level: Int32, contentSize: UInt64, declareContentSize: Bool = true) throws(QStarError) {
             guard let c = ZSTD_createCCtx() else { throw QStarError(.io, "cannot allocate a zstd compressor") }
             cctx = c
             out = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
             try check(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level))
-            try check(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1))
+            try check(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, declareContentSize ? 1 : 0))
             // Integrity is the directory's XXH64 over the stored bytes; no second checksum.
             try check(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0))
             try check(ZSTD_CCtx_setPledgedSrcSize(c, contentSize))
         }
 
         deinit { ZSTD_freeCCtx(cctx) }
+
+        /// One-shot convenience: the whole frame for `input`.
+        static func frame(_ input: UnsafeRawBufferPointer, level: Int32 = 3,
+                          declareContentSize: Bool = true) throws(QStarError) -> [UInt8] {
+            let c = try Compressor(level: level, contentSize: UInt64(input.count),
+                                   declareContentSize: declareContentSize)
+            var out: [UInt8] = []
+            try c.compress(input, end: true) { out.append(contentsOf: $0) }
+            return out
+        }
 
         private func check(_ r: Int) throws(QStarError) {
             if ZSTD_isError(r) != 0 { throw QStarError(.io, "zstd: \(Compressor.name(r))") }
