@@ -2,7 +2,9 @@
 ///
 /// `bytes` stay valid as long as this view (or any copy of it) lives: the view holds a strong
 /// reference to whatever owns them (the file mapping for raw tensors, the decoded buffer for
-/// zstd ones).
+/// zstd ones). Keep the view itself in a stored property or variable while using `bytes`, or
+/// use `withUnsafeBytes` / `copyBytes`: a temporary view can be released right after `.bytes`
+/// is read.
 public struct TensorView: @unchecked Sendable {
     public let info: TensorInfo
     public var dtype: DType
@@ -22,11 +24,25 @@ public struct TensorView: @unchecked Sendable {
         self.owner = owner
     }
 
+    /// Runs `body` with the logical bytes while keeping their owner alive. Prefer this (or keep
+    /// the view in a variable) over `Array(file.tensor(name).bytes)`, where the temporary view
+    /// (and a decoded zstd buffer with it) may be released before the bytes are read.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        defer { withExtendedLifetime(owner) {} }
+        return try body(bytes)
+    }
+
+    /// A copy of the logical bytes.
+    public func copyBytes() -> [UInt8] {
+        withUnsafeBytes { Array($0) }
+    }
+
     /// All elements as Float (allocates; for tests and tools, not hot paths).
     public func toFloat32() throws(QStarError) -> [Float] {
         try checkFloating()
         var out = [Float](repeating: 0, count: elementCount)
         out.withUnsafeMutableBufferPointer { DTypeCodec.decode(bytes, dtype: dtype, into: $0) }
+        withExtendedLifetime(owner) {}
         return out
     }
 
@@ -54,6 +70,7 @@ public struct TensorView: @unchecked Sendable {
             end = elements.upperBound * size
         }
         DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), dtype: dtype, into: into)
+        withExtendedLifetime(owner) {}
     }
 
     private func checkFloating() throws(QStarError) {
