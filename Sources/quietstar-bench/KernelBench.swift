@@ -1,0 +1,237 @@
+import ArgumentParser
+import Foundation
+import QuietStarFormat
+import QuietStarKernels
+
+/// `quietstar-bench kernels`: throughput of every kernel at model-like sizes (a 7B-class layer:
+/// hidden 4096, MLP 11008, 32 heads of 128 with 8 kv heads, vocabulary 32000), and for Linear, with
+/// each weight dtype and m = 1 ... 256 rows, GFLOP/s against the sgemm peak and (at m = 1) against
+/// the memory-bandwidth bound, for both strategies so the `Linear.fusedMaxRows` thresholds can be
+/// checked on any machine.
+struct KernelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Kernel throughput; Linear against the sgemm peak and the bandwidth bound.")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Only run kernels whose name contains this (linear, convert, rmsnorm, rotary, swiglu, softmax, cross_entropy, embedding, attention).")
+    var filter: String?
+
+    func run() {
+        let minTime = options.apply()
+        Machine.emitInfo(subcommand: "kernels")
+        let quick = options.quick
+        let dims = quick ? Dims(hidden: 512, mlp: 1024, heads: 8, kvHeads: 2, headDim: 64, vocab: 4000, context: 256)
+                         : Dims(hidden: 4096, mlp: 11008, heads: 32, kvHeads: 8, headDim: 128, vocab: 32000, context: 2048)
+        func wanted(_ name: String) -> Bool { filter.map { name.contains($0) } ?? true }
+
+        // Baselines in this run, on these threads.
+        let peak = Baseline.measureSgemmPeak(minTime: minTime)
+        let read = Baseline.measureReadBandwidth(bytes: quick ? 16 << 20 : 256 << 20, minTime: minTime)
+        BenchOutput.emit([("bench", "baseline"), ("sgemm_peak_gflops", .double(peak)), ("read_gb_per_s", .double(read)),
+                          ("threads", .int(Threads.count))])
+        BenchOutput.note("baseline: sgemm peak \(String(format: "%.1f", peak)) GFLOP/s, read \(String(format: "%.1f", read)) GB/s on \(Threads.count) threads")
+
+        let scratch = Scratch()
+        if wanted("convert") { convert(dims, minTime) }
+        if wanted("linear") { linear(dims, minTime, peak: peak, readGBs: read, scratch: scratch) }
+        if wanted("rmsnorm") { rmsnorm(dims, minTime) }
+        if wanted("rotary") { rotary(dims, minTime) }
+        if wanted("swiglu") { swiglu(dims, minTime) }
+        if wanted("softmax") { softmax(dims, minTime) }
+        if wanted("cross_entropy") { crossEntropy(dims, minTime) }
+        if wanted("embedding") { embedding(dims, minTime) }
+        if wanted("attention") { attention(dims, minTime, scratch: scratch) }
+    }
+
+    struct Dims {
+        var hidden, mlp, heads, kvHeads, headDim, vocab, context: Int
+    }
+
+    /// A `[rows, cols]` random f32 matrix encoded in `dtype` (through QuietStarFormat's codec, as
+    /// a checkpoint writer would).
+    static func weight(rows: Int, cols: Int, dtype: DType, seed: UInt64) -> (BenchBuffer<UInt8>, WeightMatrix) {
+        let values = BenchBuffer<Float>(random: rows * cols, scale: 1 / Float(cols).squareRoot(), seed: seed)
+        let bytes = Convert.byteCount(dtype, count: cols) * rows
+        let raw = BenchBuffer<UInt8>(count: bytes)
+        DTypeCodec.encode(UnsafeBufferPointer(start: values.pointer, count: rows * cols), as: dtype,
+                          into: UnsafeMutableRawBufferPointer(start: raw.pointer, count: bytes))
+        return (raw, WeightMatrix(dtype: dtype, rows: rows, cols: cols, base: UnsafeRawPointer(raw.pointer)))
+    }
+
+    static let dtypes: [DType] = [.f32, .f16, .bf16, .q8_0]
+
+    func convert(_ d: Dims, _ minTime: Double) {
+        // One weight row block at a time, as Linear's decode does (stays in cache).
+        let n = d.hidden * 64
+        let out = BenchBuffer<Float>(zeros: n)
+        for dtype in Self.dtypes {
+            let (raw, _) = Self.weight(rows: 64, cols: d.hidden, dtype: dtype, seed: 5)
+            let t = Bench.measure(minTime: minTime) {
+                Convert.decode(UnsafeRawPointer(raw.pointer), dtype: dtype, count: n, into: out.pointer)
+            }
+            BenchOutput.emit([("bench", "convert"), ("dtype", .string(dtype.name)), ("elements", .int(n)),
+                              ("g_elements_per_s", .double(Double(n) / t.median / 1e9))] + t.fields)
+            withExtendedLifetime(raw) {}
+        }
+    }
+
+    func linear(_ d: Dims, _ minTime: Double, peak: Double, readGBs: Double, scratch: Scratch) {
+        let nIn = d.hidden, nOut = d.hidden
+        let ms = options.quick ? [1, 8, 64] : [1, 2, 4, 8, 16, 32, 64, 256]
+        let x = BenchBuffer<Float>(random: ms.max()! * nIn, seed: 7)
+        let y = BenchBuffer<Float>(zeros: ms.max()! * nOut)
+        for dtype in Self.dtypes {
+            let (raw, w) = Self.weight(rows: nOut, cols: nIn, dtype: dtype, seed: 6)
+            let bytesPerWeight = Double(w.byteCount) / Double(nIn * nOut)
+            // Reading every weight once bounds a matrix-vector product: 2 flops per weight.
+            let boundGflops = 2 * readGBs / bytesPerWeight
+            var best: [Int: (strategy: String, gflops: Double)] = [:]
+            for m in ms {
+                let flops = 2 * Double(m) * Double(nIn) * Double(nOut)
+                for (label, strategy) in [("automatic", Linear.Strategy.automatic), ("fused", .fused), ("panels", .panels)] {
+                    // The fused kernel at large m is only there to show the crossover; skip the
+                    // hopeless sizes.
+                    if strategy == .fused && m > 64 { continue }
+                    let t = Bench.measure(minTime: minTime, minRepeats: 3) {
+                        Linear.forward(x: x.pointer, rows: m, weight: w, bias: nil, out: y.pointer, scratch: scratch,
+                                       strategy: strategy)
+                    }
+                    let gflops = flops / t.median / 1e9
+                    var fields: [(String, BenchValue)] = [
+                        ("bench", "linear"), ("dtype", .string(dtype.name)), ("m", .int(m)), ("in", .int(nIn)),
+                        ("out", .int(nOut)), ("strategy", .string(label)), ("gflops", .double(gflops)),
+                        ("fraction_of_sgemm_peak", .double(gflops / peak)),
+                    ]
+                    if m == 1 { fields.append(("fraction_of_bandwidth_bound", .double(gflops / boundGflops))) }
+                    BenchOutput.emit(fields + t.fields)
+                    if label != "automatic", gflops > (best[m]?.gflops ?? 0) { best[m] = (label, gflops) }
+                }
+            }
+            let crossover = ms.filter { best[$0]?.strategy == "fused" }.max() ?? 0
+            BenchOutput.note("linear \(dtype.name): fused wins up to m = \(crossover) (automatic uses it up to \(Linear.fusedMaxRows(dtype)))")
+            withExtendedLifetime(raw) {}
+        }
+    }
+
+    func rmsnorm(_ d: Dims, _ minTime: Double) {
+        let rows = 64, dim = d.hidden
+        let x = BenchBuffer<Float>(random: rows * dim), w = BenchBuffer<Float>(random: dim), y = BenchBuffer<Float>(zeros: rows * dim)
+        let rstd = BenchBuffer<Float>(zeros: rows), dx = BenchBuffer<Float>(zeros: rows * dim), dw = BenchBuffer<Float>(zeros: dim)
+        let f = Bench.measure(minTime: minTime) {
+            RMSNorm.forward(x: x.pointer, rows: rows, dim: dim, weight: w.pointer, eps: 1e-5, out: y.pointer, rstd: rstd.pointer)
+        }
+        emitElementwise("rmsnorm", "forward", rows * dim, bytes: 2 * rows * dim * 4, f)
+        let b = Bench.measure(minTime: minTime) {
+            RMSNorm.backward(dy: y.pointer, x: x.pointer, rows: rows, dim: dim, weight: w.pointer, rstd: rstd.pointer,
+                             dx: dx.pointer, dWeight: dw.pointer)
+        }
+        emitElementwise("rmsnorm", "backward", rows * dim, bytes: 3 * rows * dim * 4, b)
+    }
+
+    func rotary(_ d: Dims, _ minTime: Double) {
+        let rows = 64, heads = d.heads + 2 * d.kvHeads  // q and k of a fused QKV row
+        let table = RotaryTable(headDim: d.headDim, theta: 10000, maxPosition: d.context)
+        let x = BenchBuffer<Float>(random: rows * heads * d.headDim)
+        let positions = BenchBuffer<Int32>(count: rows)
+        for r in 0..<rows { positions.pointer[r] = Int32((r * 37) % d.context) }
+        let t = Bench.measure(minTime: minTime) {
+            Rotary.forward(x.pointer, rows: rows, heads: heads, headDim: d.headDim, rowStride: heads * d.headDim,
+                           positions: positions.pointer, table: table)
+        }
+        emitElementwise("rotary", "forward", rows * heads * d.headDim, bytes: 2 * rows * heads * d.headDim * 4, t)
+    }
+
+    func swiglu(_ d: Dims, _ minTime: Double) {
+        let n = 64 * d.mlp
+        let g = BenchBuffer<Float>(random: n, scale: 4), u = BenchBuffer<Float>(random: n), out = BenchBuffer<Float>(zeros: n)
+        let dg = BenchBuffer<Float>(zeros: n), du = BenchBuffer<Float>(zeros: n)
+        let f = Bench.measure(minTime: minTime) { SwiGLU.forward(gate: g.pointer, up: u.pointer, count: n, out: out.pointer) }
+        emitElementwise("swiglu", "forward", n, bytes: 3 * n * 4, f)
+        let b = Bench.measure(minTime: minTime) {
+            SwiGLU.backward(dOut: out.pointer, gate: g.pointer, up: u.pointer, count: n, dGate: dg.pointer, dUp: du.pointer)
+        }
+        emitElementwise("swiglu", "backward", n, bytes: 5 * n * 4, b)
+    }
+
+    func softmax(_ d: Dims, _ minTime: Double) {
+        let rows = 64, cols = d.vocab
+        let src = BenchBuffer<Float>(random: rows * cols, scale: 8), x = BenchBuffer<Float>(zeros: rows * cols)
+        let t = Bench.measure(minTime: minTime) {
+            x.pointer.update(from: src.pointer, count: rows * cols)
+            Softmax.forwardRows(x.pointer, rows: rows, cols: cols)
+        }
+        emitElementwise("softmax", "forward (incl. copy)", rows * cols, bytes: 4 * rows * cols * 4, t)
+    }
+
+    func crossEntropy(_ d: Dims, _ minTime: Double) {
+        let rows = 64, vocab = d.vocab
+        let logits = BenchBuffer<Float>(random: rows * vocab, scale: 8), dl = BenchBuffer<Float>(zeros: rows * vocab)
+        let targets = BenchBuffer<Int32>(count: rows), loss = BenchBuffer<Float>(zeros: rows)
+        for r in 0..<rows { targets.pointer[r] = Int32((r * 7919) % vocab) }
+        let f = Bench.measure(minTime: minTime) {
+            CrossEntropy.forward(logits: logits.pointer, rows: rows, vocab: vocab, targets: targets.pointer, lossPerRow: loss.pointer)
+        }
+        emitElementwise("cross_entropy", "forward", rows * vocab, bytes: rows * vocab * 4, f)
+        let b = Bench.measure(minTime: minTime) {
+            CrossEntropy.backward(logits: logits.pointer, rows: rows, vocab: vocab, targets: targets.pointer, dLoss: nil,
+                                  dLogits: dl.pointer)
+        }
+        emitElementwise("cross_entropy", "backward", rows * vocab, bytes: 2 * rows * vocab * 4, b)
+    }
+
+    func embedding(_ d: Dims, _ minTime: Double) {
+        let count = 64
+        let ids = BenchBuffer<Int32>(count: count)
+        for i in 0..<count { ids.pointer[i] = Int32((i * 7919) % d.vocab) }
+        let out = BenchBuffer<Float>(zeros: count * d.hidden)
+        for dtype in Self.dtypes {
+            let (raw, table) = Self.weight(rows: d.vocab, cols: d.hidden, dtype: dtype, seed: 9)
+            let t = Bench.measure(minTime: minTime) {
+                Embedding.forward(table: table, ids: ids.pointer, count: count, out: out.pointer)
+            }
+            emitElementwise("embedding", "forward \(dtype.name)", count * d.hidden, bytes: count * table.rowBytes, t)
+            withExtendedLifetime(raw) {}
+        }
+    }
+
+    /// Decode (one query row per sequence over its own cache) and causal prefill, GQA.
+    func attention(_ d: Dims, _ minTime: Double, scratch: Scratch) {
+        let kvDim = d.kvHeads * d.headDim, qDim = d.heads * d.headDim
+        // Decode: 16 sequences, each with a cache of `context / 2` rows.
+        let sequences = 16, cacheLen = d.context / 2
+        let k = BenchBuffer<Float>(random: sequences * cacheLen * kvDim), v = BenchBuffer<Float>(random: sequences * cacheLen * kvDim)
+        let q = BenchBuffer<Float>(random: max(sequences, 256) * qDim), out = BenchBuffer<Float>(zeros: max(sequences, 256) * qDim)
+        let decode = Bench.measure(minTime: minTime) {
+            Attention.forward(q: q.pointer, rows: sequences, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
+                              spans: { s in
+                                  (KeySpan(keys: k.pointer + s * cacheLen * kvDim, values: v.pointer + s * cacheLen * kvDim,
+                                           rowStride: kvDim, count: cacheLen), nil)
+                              }, out: out.pointer, scratch: scratch)
+        }
+        // Per query head and key: q·k and p·v, 2·headDim flops each.
+        let decodeFlops = Double(sequences * d.heads * cacheLen) * 4 * Double(d.headDim)
+        BenchOutput.emit([("bench", "attention"), ("case", "decode"), ("rows", .int(sequences)), ("keys_per_row", .int(cacheLen)),
+                          ("heads", .int(d.heads)), ("kv_heads", .int(d.kvHeads)), ("head_dim", .int(d.headDim)),
+                          ("gflops", .double(decodeFlops / decode.median / 1e9)),
+                          ("kv_gb_per_s", .double(Double(sequences * cacheLen * kvDim * 8) / decode.median / 1e9))] + decode.fields)
+        // Prefill: 256 rows attending causally to themselves.
+        let rows = 256
+        let prefill = Bench.measure(minTime: minTime) {
+            Attention.forward(q: q.pointer, rows: rows, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
+                              spans: { r in (KeySpan(keys: k.pointer, values: v.pointer, rowStride: kvDim, count: r + 1), nil) },
+                              out: out.pointer, scratch: scratch)
+        }
+        let prefillFlops = Double(rows * (rows + 1) / 2 * d.heads) * 4 * Double(d.headDim)
+        BenchOutput.emit([("bench", "attention"), ("case", "prefill_causal"), ("rows", .int(rows)), ("heads", .int(d.heads)),
+                          ("kv_heads", .int(d.kvHeads)), ("head_dim", .int(d.headDim)),
+                          ("gflops", .double(prefillFlops / prefill.median / 1e9))] + prefill.fields)
+    }
+
+    private func emitElementwise(_ kernel: String, _ pass: String, _ elements: Int, bytes: Int, _ t: Timing) {
+        BenchOutput.emit([("bench", .string(kernel)), ("pass", .string(pass)), ("elements", .int(elements)),
+                          ("g_elements_per_s", .double(Double(elements) / t.median / 1e9)),
+                          ("gb_per_s", .double(Double(bytes) / t.median / 1e9))] + t.fields)
+    }
+}
