@@ -15,8 +15,13 @@ enum Directory {
                                      + (overflow ? "overflows 64 bits" : "= \(end) runs past the data region, which ends at index_offset \(indexOffset)"))
             }
         }
-        // Sort by offset and check neighbours: O(n log n), no quadratic pair scan.
-        let order = tensors.indices.sorted { tensors[$0].offset < tensors[$1].offset }
+        // Sort by offset and check neighbours: O(n log n), no quadratic pair scan. Writers emit
+        // blobs in directory order, so the sort is usually skipped.
+        var order = Array(tensors.indices)
+        if !zip(tensors, tensors.dropFirst()).allSatisfy({ $0.offset <= $1.offset }) {
+            let offsets = tensors.map(\.offset)
+            order.sort { offsets[$0] < offsets[$1] }
+        }
         for k in order.indices.dropFirst() {
             let prev = tensors[order[k - 1]], cur = tensors[order[k]]
             let prevEnd = prev.offset + prev.storedLength  // checked above

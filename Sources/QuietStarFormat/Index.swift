@@ -47,7 +47,8 @@ struct IndexParser {
     /// A newer minor may add value types, dtypes and encodings: those are skipped / listed.
     var newerMinor: Bool { header.version.minor > supported.minor }
 
-    func parse() throws(QStarError) -> (Metadata, [TensorInfo]) {
+    /// Metadata, the directory in file order, and each tensor's position in it by name.
+    func parse() throws(QStarError) -> (Metadata, [TensorInfo], NameIndex) {
         let start = Int(header.indexOffset)
         var c = ByteCursor(file: file, start: start, end: Int(header.fileLength), regionName: "the index")
         let magicAt = c.offset
@@ -57,12 +58,12 @@ struct IndexParser {
                              "index starts with \(m.map(hex2).joined(separator: " ")), expected 'QIDX' (51 49 44 58)")
         }
         let metadata = try parseMetadata(&c)
-        let tensors = try parseTensors(&c)
+        let (tensors, byName) = try parseTensors(&c)
         if c.remaining != 0 {
             throw QStarError(.invalid, field: "index", offset: c.offset,
                              "\(c.remaining) bytes left over after the last tensor entry (the index must end exactly at end of file)")
         }
-        return (metadata, tensors)
+        return (metadata, tensors, byName)
     }
 
     // MARK: Metadata
@@ -177,40 +178,43 @@ struct IndexParser {
 
     // MARK: Tensor directory
 
-    private func parseTensors(_ c: inout ByteCursor) throws(QStarError) -> [TensorInfo] {
+    private func parseTensors(_ c: inout ByteCursor) throws(QStarError) -> ([TensorInfo], NameIndex) {
         let n = try c.count("index.tensor_count", limit: QStarLimits.maxTensorCount,
                             minimumEntrySize: IndexLayout.minimumTensorEntry)
         var tensors = [TensorInfo]()
         tensors.reserveCapacity(n)
-        var seen = Set<String>(minimumCapacity: n)
+        var byName = NameIndex(capacity: n)
         for i in 0..<n {
             let entryAt = c.offset
-            let f = "index.tensors[\(i)]"
-            let nameLength = try c.length(f + ".name.length", limit: UInt64(QStarLimits.maxTensorNameLength),
+            /// Field names and messages are built only when an error is raised.
+            func f(_ suffix: String) -> String { "index.tensors[\(i)]" + suffix }
+            let nameLength = try c.length(f(".name.length"), limit: UInt64(QStarLimits.maxTensorNameLength),
                                           what: "name length")
             if nameLength == 0 {
-                throw QStarError(.invalid, field: f + ".name.length", offset: entryAt, "tensor name is empty")
+                throw QStarError(.invalid, field: f(".name.length"), offset: entryAt, "tensor name is empty")
             }
             let nameAt = c.offset
-            let nameBytes = try c.bytes(nameLength, f + ".name")
+            let nameBytes = try c.bytes(nameLength, f(".name"))
             guard let name = String(validating: nameBytes, as: UTF8.self) else {
-                throw QStarError(.invalid, field: f + ".name", offset: nameAt, "tensor name is not valid UTF-8")
+                throw QStarError(.invalid, field: f(".name"), offset: nameAt, "tensor name is not valid UTF-8")
             }
             if nameBytes.contains(0) {
-                throw QStarError(.invalid, field: f + ".name", offset: nameAt, "tensor name contains a NUL byte")
+                throw QStarError(.invalid, field: f(".name"), offset: nameAt, "tensor name contains a NUL byte")
             }
-            if !seen.insert(name).inserted {
-                throw QStarError(.invalid, field: f + ".name", offset: nameAt, "duplicate tensor name '\(name)'")
+            let nameHash = XXH64.hash(nameBytes)
+            // Compares only with entries already appended; tensor i is appended below.
+            if !byName.insert(hash: nameHash, position: i, tensors: tensors, name: name) {
+                throw QStarError(.invalid, field: f(".name"), offset: nameAt, "duplicate tensor name '\(name)'")
             }
-            let fn = "\(f) ('\(name)')"
+            var fn: String { "'\(name)'" }
             let dtypeAt = c.offset
-            let dtypeCode = try c.u32(f + ".dtype")
+            let dtypeCode = try c.u32(f(".dtype"))
             let encodingAt = c.offset
-            let encodingCode = try c.u32(f + ".encoding")
+            let encodingCode = try c.u32(f(".encoding"))
             let rankAt = c.offset
-            let rank = try c.u32(f + ".rank")
+            let rank = try c.u32(f(".rank"))
             if rank > UInt32(QStarLimits.maxRank) {
-                throw QStarError(.invalid, field: f + ".rank", offset: rankAt,
+                throw QStarError(.invalid, field: f(".rank"), offset: rankAt,
                                  "\(fn): rank \(rank) exceeds the limit \(QStarLimits.maxRank)")
             }
             var shape = [UInt64]()
@@ -218,66 +222,66 @@ struct IndexParser {
             var elements: UInt64 = 1
             for d in 0..<Int(rank) {
                 let dimAt = c.offset
-                let dim = try c.u64("\(f).dims[\(d)]")
+                let dim = try c.u64(f(".dims[\(d)]"))
                 if dim == 0 {
-                    throw QStarError(.invalid, field: "\(f).dims[\(d)]", offset: dimAt,
+                    throw QStarError(.invalid, field: f(".dims[\(d)]"), offset: dimAt,
                                      "\(fn): dimension \(d) is 0 (every dimension must be >= 1)")
                 }
                 let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
                 if overflow {
-                    throw QStarError(.invalid, field: "\(f).dims[\(d)]", offset: dimAt,
+                    throw QStarError(.invalid, field: f(".dims[\(d)]"), offset: dimAt,
                                      "\(fn): the element count overflows 64 bits at dimension \(d) (\(dim))")
                 }
                 elements = product
                 shape.append(dim)
             }
             let offsetAt = c.offset
-            let offset = try c.u64(f + ".offset")
+            let offset = try c.u64(f(".offset"))
             let lengthAt = c.offset
-            let stored = try c.u64(f + ".stored_length")
-            let checksum = try c.u64(f + ".xxh64")
+            let stored = try c.u64(f(".stored_length"))
+            let checksum = try c.u64(f(".xxh64"))
 
             let dtype = DType(rawValue: dtypeCode)
             let encoding = TensorEncoding(rawValue: encodingCode)
             if dtype == nil && !newerMinor {
-                throw QStarError(.invalid, field: f + ".dtype", offset: UInt64(dtypeAt),
+                throw QStarError(.invalid, field: f(".dtype"), offset: UInt64(dtypeAt),
                                  "\(fn): unknown dtype \(dtypeCode) (format \(header.version) defines 0...6)")
             }
             if encoding == nil && !newerMinor {
-                throw QStarError(.invalid, field: f + ".encoding", offset: UInt64(encodingAt),
+                throw QStarError(.invalid, field: f(".encoding"), offset: UInt64(encodingAt),
                                  "\(fn): unknown encoding \(encodingCode) (format \(header.version) defines 0...1)")
             }
             var logical: UInt64?
             if let dtype {
                 guard let size = dtype.byteCount(elementCount: elements, innermost: shape.last ?? 1) else {
                     if dtype == .q8_0 {
-                        throw QStarError(.invalid, field: f + ".dims", offset: UInt64(rankAt),
+                        throw QStarError(.invalid, field: f(".dims"), offset: UInt64(rankAt),
                                          "\(fn): q8_0 needs an innermost dimension that is a multiple of 32, shape is \(shape)")
                     }
-                    throw QStarError(.invalid, field: f + ".dims", offset: UInt64(rankAt),
+                    throw QStarError(.invalid, field: f(".dims"), offset: UInt64(rankAt),
                                      "\(fn): byte size of \(elements) \(dtype) elements overflows 64 bits")
                 }
                 logical = size
             }
             if stored == 0 {
-                throw QStarError(.invalid, field: f + ".stored_length", offset: lengthAt,
+                throw QStarError(.invalid, field: f(".stored_length"), offset: lengthAt,
                                  "\(fn): stored_length is 0")
             }
             if let logical, let encoding {
                 switch encoding {
                 case .raw:
                     if offset % QStarLimits.alignment != 0 {
-                        throw QStarError(.invalid, field: f + ".offset", offset: offsetAt,
+                        throw QStarError(.invalid, field: f(".offset"), offset: offsetAt,
                                          "\(fn): offset \(offset) is not 64-byte aligned (raw tensors must be)")
                     }
                     if stored != logical {
-                        throw QStarError(.invalid, field: f + ".stored_length", offset: lengthAt,
+                        throw QStarError(.invalid, field: f(".stored_length"), offset: lengthAt,
                                          "\(fn): raw stored_length \(stored) != \(logical) bytes for \(dtype!) \(shape)")
                     }
                 case .zstd:
                     let (bound, overflow) = stored.multipliedReportingOverflow(by: QStarLimits.maxZstdExpansion)
                     if !overflow && logical > bound {
-                        throw QStarError(.invalid, field: f + ".stored_length", offset: lengthAt,
+                        throw QStarError(.invalid, field: f(".stored_length"), offset: lengthAt,
                                          "\(fn): a \(stored)-byte zstd frame cannot decode to \(logical) bytes "
                                              + "(zstd expands at most \(QStarLimits.maxZstdExpansion)x)")
                     }
@@ -288,7 +292,7 @@ struct IndexParser {
                                       storedLength: stored, checksum: checksum, elementCount: elements,
                                       logicalByteCount: logical, entryOffset: entryAt))
         }
-        return tensors
+        return (tensors, byName)
     }
 }
 

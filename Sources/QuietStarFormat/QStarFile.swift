@@ -16,7 +16,7 @@ public final class QStarFile: @unchecked Sendable {
     public let fileLength: UInt64
 
     private let mapping: MappedFile
-    private let byName: [String: Int]
+    private let byName: NameIndex
 
     private init(path: String, mapping: MappedFile, validated: ValidatedFile) {
         self.path = path
@@ -26,9 +26,7 @@ public final class QStarFile: @unchecked Sendable {
         self.metadata = validated.metadata
         self.tensors = validated.tensors
         self.fileLength = validated.header.fileLength
-        var byName = [String: Int](minimumCapacity: validated.tensors.count)
-        for (i, t) in validated.tensors.enumerated() { byName[t.name] = i }
-        self.byName = byName
+        self.byName = validated.byName
     }
 
     /// Maps and validates `path`. Every error names the file, the field and the byte offset.
@@ -55,7 +53,7 @@ public final class QStarFile: @unchecked Sendable {
     }
 
     public func info(_ name: String) -> TensorInfo? {
-        byName[name].map { tensors[$0] }
+        byName.find(name, in: tensors).map { tensors[$0] }
     }
 
     /// The stored (maybe compressed) bytes, inside the mapping (validated to lie in the file).
@@ -65,7 +63,7 @@ public final class QStarFile: @unchecked Sendable {
     }
 
     public func tensor(_ name: String) throws(QStarError) -> TensorView {
-        guard let i = byName[name] else {
+        guard let i = byName.find(name, in: tensors) else {
             throw QStarError(.usage, path: path, "no tensor named '\(name)'")
         }
         return try tensor(tensors[i])
@@ -113,7 +111,7 @@ public final class QStarFile: @unchecked Sendable {
 
     /// A TensorInfo from another file would index outside this mapping.
     private func checkOwned(_ info: TensorInfo) throws(QStarError) {
-        guard let i = byName[info.name], tensors[i] == info else {
+        guard let i = byName.find(info.name, in: tensors), tensors[i] == info else {
             throw QStarError(.usage, path: path, "tensor info for '\(info.name)' does not come from this file")
         }
     }
@@ -167,6 +165,7 @@ struct ValidatedFile {
     let header: QStarHeader
     let metadata: Metadata
     let tensors: [TensorInfo]
+    let byName: NameIndex
 
     init(_ file: UnsafeRawBufferPointer) throws(QStarError) {
         let supported = QStarFile.supportedVersion
@@ -179,7 +178,7 @@ struct ValidatedFile {
                              "index [\(header.indexOffset), \(header.fileLength)) hashes to \(hex16(actual)), "
                                  + "header says \(hex16(header.indexChecksum)) (the index is corrupted)")
         }
-        (metadata, tensors) = try IndexParser(file: file, header: header, supported: supported).parse()
+        (metadata, tensors, byName) = try IndexParser(file: file, header: header, supported: supported).parse()
         try Directory.validatePlacement(tensors, indexOffset: header.indexOffset)
     }
 }
