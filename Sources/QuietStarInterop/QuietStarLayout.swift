@@ -11,9 +11,11 @@ import QuietStarFormat
 ///
 /// We store the *effective* vectors (`row0 * 100`) as `thought.start_embedding` /
 /// `thought.end_embedding` so no reader has to know the trick, and the head as `mixing_head.*`.
-/// Export divides by the scale again (exact for powers of two only, so f32 row 0 can differ in
-/// the last bit after a round trip through `.qstar`; the effective vector is what is preserved)
-/// and writes row 1 as the reference initialisation does: `log(std(embed, dim=0) * 1e-2 / 100)`.
+/// Export divides by the scale again, picking a row 0 whose f32 product with 100 is exactly the
+/// stored vector whenever one exists. In binades where 100 * ulp(x) < ulp(100 x) several f32
+/// values share one product, so a Hugging Face -> .qstar -> Hugging Face trip can move row 0 by
+/// one ulp; the effective vector, which is all the model computes with, is unchanged.
+/// Row 1 is written as the reference initialises it: `log(std(embed, dim=0) * 1e-2 / 100)`.
 public enum QuietStarLayout {
     /// The reference's `embedding_scale`.
     public static let embeddingScale: Double = 100

@@ -21,15 +21,28 @@ struct ImportedTokenizer {
 /// and the `tokenizer.*` keys: this file only moves data across.
 enum TokenizerBridge {
     static func importHF(tokenizerJSON: Data, tokenizerConfigJSON: Data?, path: String) throws(InteropError) -> ImportedTokenizer {
-        // TEMPORARY until QuietStarTokenizer lands TokenizerSpec(huggingFaceTokenizerJSON:tokenizerConfigJSON:).
-        throw InteropError(.internal, path: path, "tokenizer import is not available in this build yet")
+        let spec: TokenizerSpec
+        do throws(TokenizerError) {
+            spec = try TokenizerSpec(huggingFaceTokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfigJSON)
+        } catch {
+            // The tokenizer module names the JSON location; unsupported configurations and
+            // malformed files both land here, and both are problems with this input file.
+            throw InteropError(.invalidInput, path: path, field: error.location, error.message)
+        }
+        return ImportedTokenizer(spec: spec, metadata: spec.metadata.entries)
     }
 
     /// The verbatim Hugging Face files the tokenizer was imported from, or nil when it has
     /// none (the byte tokenizer of models trained here).
     static func exportHF(metadata: Metadata, path: String) throws(InteropError) -> (tokenizerJSON: Data, tokenizerConfigJSON: Data?)? {
         guard metadata.entries.contains(where: { $0.key.hasPrefix("tokenizer.") }) else { return nil }
-        // TEMPORARY until QuietStarTokenizer lands TokenizerSpec(metadata:).
-        throw InteropError(.internal, path: path, "tokenizer export is not available in this build yet")
+        let spec: TokenizerSpec
+        do throws(TokenizerError) {
+            spec = try TokenizerSpec(metadata: metadata)
+        } catch {
+            throw InteropError(.invalidInput, path: path, field: error.location, error.message)
+        }
+        guard let json = spec.huggingFaceTokenizerJSON else { return nil }
+        return (Data(json.utf8), spec.huggingFaceTokenizerConfigJSON.map { Data($0.utf8) })
     }
 }
