@@ -1,0 +1,2 @@
+/// `quietstar-inspect`: what a .qstar checkpoint holds (see `QuietStarInspect` in Command.swift).
+QuietStarInspect.main()
