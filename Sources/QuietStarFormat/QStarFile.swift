@@ -3,6 +3,10 @@
 /// Opening costs O(index size): nothing in the data region is read, so a 10 GB checkpoint
 /// opens as fast as a 10 KB one. Tensor checksums are checked on demand (`verify`, and while
 /// decoding zstd tensors, which reads every stored byte anyway).
+///
+/// The mapping is read-only and private. As with any mmap reader, a file truncated by another
+/// process while mapped faults (SIGBUS) on access to the missing pages; writers in this package
+/// never do that (they rename a new file into place, or only append and rewrite the header).
 public final class QStarFile: @unchecked Sendable {
     /// The newest version this reader implements fully. Files of a newer minor open; their new
     /// value types are skipped and their new dtypes/encodings are listed but not decoded.

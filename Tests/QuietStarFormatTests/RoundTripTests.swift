@@ -118,6 +118,23 @@ import Testing
         }
     }
 
+    /// All zeros is zstd's best case (RLE blocks, 4 bytes per 128 KiB): the open-time bound of
+    /// 32768x expansion must still admit it.
+    @Test func maximallyCompressibleZstdTensorOpens() throws {
+        let dir = TestSupport.temporaryDirectory()
+        defer { TestSupport.remove(dir) }
+        let path = dir + "/zeros.qstar"
+        let zeros = [UInt8](repeating: 0, count: 32 << 20)
+        let w = try QStarWriter(path: path)
+        try zeros.withUnsafeBytes { try w.addTensor(name: "z", dtype: .u8, shape: [zeros.count], encoding: .zstd, bytes: $0) }
+        try w.finish(metadata: Metadata())
+        let f = try QStarFile.open(path: path)
+        let info = try #require(f.info("z"))
+        #expect(info.storedLength * 20000 < UInt64(zeros.count))  // really close to the bound
+        let t = try f.tensor(info)
+        #expect(t.withUnsafeBytes { $0.allSatisfy { $0 == 0 } && $0.count == zeros.count })
+    }
+
     @Test func everyMetadataTypeRoundTrips() throws {
         let dir = TestSupport.temporaryDirectory()
         defer { TestSupport.remove(dir) }
