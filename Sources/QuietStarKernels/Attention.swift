@@ -41,6 +41,10 @@ public struct KeySpanGradient: @unchecked Sendable {
 public enum Attention {
     /// Keys processed per block of the online softmax.
     static let block = 64
+    /// Query rows per work unit: rows of a tile whose span A starts at the same cache row share the
+    /// keys they have in common (all of them but a few in causal prefill and in thought steps), so
+    /// each key is loaded once for `tileRows x group` query vectors.
+    static let tileRows = 8
 
     /// Scratch slots used by Attention.
     public static let scratchSlots = 0..<1
@@ -51,50 +55,76 @@ public enum Attention {
     /// when given: `backward` needs it. A row with no keys at all gets a zero output and
     /// `logSumExp = -inf`.
     ///
-    /// Work is split over (row, kv head) pairs; each pair streams its keys once for all the query
-    /// heads that share them, with a blocked online softmax (running max and sum per head).
+    /// Work units are (tile of `tileRows` rows, kv head), spread over the workers. Within a unit,
+    /// the keys shared by every row of the tile are streamed once for all its query vectors; the
+    /// rest (each row's own tail of span A, and span B) row by row. A blocked online softmax keeps
+    /// a running max and sum per query vector, rescaling once per block of 64 keys.
     public static func forward(q: UnsafePointer<Float>, rows: Int, heads: Int, kvHeads: Int, headDim: Int,
                                spans: (Int) -> (KeySpan, KeySpan?), out: UnsafeMutablePointer<Float>,
                                logSumExp: UnsafeMutablePointer<Float>? = nil, scratch: Scratch) {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "Attention: heads \(heads) not a multiple of kvHeads \(kvHeads)")
         let group = heads / kvHeads
-        let tasks = rows * kvHeads
+        let tiles = (rows + tileRows - 1) / tileRows
+        let tasks = tiles * kvHeads
         guard tasks > 0 else { return }
         let scale = 1 / Float(headDim).squareRoot()
-        let perChunk = group * (2 * headDim + block + 2)
+        let vectors = tileRows * group
+        let perChunk = vectors * (2 * headDim + block + 2)
         let chunks = min(tasks, Threads.count == 1 ? 1 : Threads.count * 4)
         let buffers = scratch.floats(chunks * perChunk, slot: scratchSlots.lowerBound)
         Threads.parallelFor(chunks) { c in
             let buf = buffers + c * perChunk
-            let qs = buf, acc = buf + group * headDim, scores = acc + group * headDim
-            let runMax = scores + group * block, runSum = runMax + group
+            let state = OnlineSoftmax(headDim: headDim, qs: buf, acc: buf + vectors * headDim,
+                                      scores: buf + 2 * vectors * headDim,
+                                      runMax: buf + 2 * vectors * headDim + vectors * block,
+                                      runSum: buf + 2 * vectors * headDim + vectors * block + vectors)
             for task in (tasks * c / chunks)..<(tasks * (c + 1) / chunks) {
-                let row = task / kvHeads, kvh = task % kvHeads
-                let h0 = kvh * group
-                let qRow = q + row * heads * headDim
-                for g in 0..<group {
-                    let src = qRow + (h0 + g) * headDim
-                    for d in 0..<headDim { qs[g * headDim + d] = src[d] * scale }
-                    runMax[g] = -.infinity
-                    runSum[g] = 0
-                }
-                acc.update(repeating: 0, count: group * headDim)
-                let (a, b) = spans(row)
-                let state = OnlineSoftmax(group: group, headDim: headDim, kvHead: kvh, qs: qs, acc: acc,
-                                          scores: scores, runMax: runMax, runSum: runSum)
-                state.consume(a)
-                if let b { state.consume(b) }
-                let outRow = out + row * heads * headDim
-                for g in 0..<group {
-                    let o = outRow + (h0 + g) * headDim
-                    let l = runSum[g]
-                    if l > 0 {
-                        o.update(from: acc + g * headDim, count: headDim)
-                        Vec.scale(o, 1 / l, headDim)
-                    } else {
-                        o.update(repeating: 0, count: headDim)
+                let tile = task / kvHeads, kvh = task % kvHeads
+                let r0 = tile * tileRows, n = min(tileRows, rows - r0)
+                // Load the tile's query vectors (row-major over (row, head in group)), pre-scaled.
+                for t in 0..<n {
+                    for g in 0..<group {
+                        let src = q + (r0 + t) * heads * headDim + (kvh * group + g) * headDim
+                        let dst = state.qs + (t * group + g) * headDim
+                        for d in 0..<headDim { dst[d] = src[d] * scale }
                     }
-                    logSumExp?[row * heads + h0 + g] = l > 0 ? runMax[g] + Foundation.log(l) : -.infinity
+                }
+                state.reset(n * group)
+                // Keys every row of the tile sees: the common prefix of span A when all rows'
+                // span A start at the same place.
+                let first = spans(r0).0
+                var shared = first.count
+                for t in 1..<max(1, n) {
+                    let a = spans(r0 + t).0
+                    if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride {
+                        shared = 0
+                        break
+                    }
+                    shared = min(shared, a.count)
+                }
+                if shared > 0 {
+                    state.consume(first, from: 0, count: shared, kvHead: kvh, vectors: 0..<(n * group))
+                }
+                for t in 0..<n {
+                    let (a, b) = spans(r0 + t)
+                    let own = (t * group)..<((t + 1) * group)
+                    state.consume(a, from: shared, count: a.count - shared, kvHead: kvh, vectors: own)
+                    if let b { state.consume(b, from: 0, count: b.count, kvHead: kvh, vectors: own) }
+                }
+                for t in 0..<n {
+                    let outRow = out + (r0 + t) * heads * headDim
+                    for g in 0..<group {
+                        let v = t * group + g
+                        let o = outRow + (kvh * group + g) * headDim
+                        let l = state.runSum[v]
+                        if l > 0 {
+                            o.update(from: state.acc + v * headDim, count: headDim)
+                            Vec.scale(o, 1 / l, headDim)
+                        } else {
+                            o.update(repeating: 0, count: headDim)
+                        }
+                        logSumExp?[(r0 + t) * heads + kvh * group + g] = l > 0 ? state.runMax[v] + Foundation.log(l) : -.infinity
+                    }
                 }
             }
         }
@@ -138,46 +168,132 @@ public enum Attention {
     }
 }
 
-/// The running state of one (row, kv head) task in `Attention.forward`: `group` query heads
-/// (pre-scaled in `qs`), their unnormalised outputs `acc`, running max and sum.
+/// The running state of one work unit of `Attention.forward`: query vectors `qs` (pre-scaled,
+/// `headDim` each), their unnormalised outputs `acc`, running max and sum, and a block of scores
+/// per vector (`Attention.block` floats each).
 private struct OnlineSoftmax {
-    let group: Int, headDim: Int, kvHead: Int
+    let headDim: Int
     let qs: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
     let runMax: UnsafeMutablePointer<Float>, runSum: UnsafeMutablePointer<Float>
 
-    /// Folds every key of `span` into the state, `Attention.block` keys at a time: scores for the
-    /// block, one rescale of the accumulators per block (not per key), then the weighted values.
+    func reset(_ vectors: Int) {
+        acc.update(repeating: 0, count: vectors * headDim)
+        runMax.update(repeating: -.infinity, count: vectors)
+        runSum.update(repeating: 0, count: vectors)
+    }
+
+    /// Folds keys `from..<from+count` of `span` into the query vectors `vectors`, one block of
+    /// keys at a time: scores for the block (four vectors x two keys per micro-kernel call), one
+    /// rescale of each accumulator per block, then the weighted values (four vectors x sixteen
+    /// output lanes held in registers across the block's keys).
     @inline(__always)
-    func consume(_ span: KeySpan) {
+    func consume(_ span: KeySpan, from: Int, count: Int, kvHead: Int, vectors: Range<Int>) {
+        guard count > 0, !vectors.isEmpty else { return }
         let block = Attention.block
-        var j0 = 0
-        while j0 < span.count {
-            let nb = min(block, span.count - j0)
-            let kBase = span.keys + j0 * span.rowStride + kvHead * headDim
-            for jj in 0..<nb {
-                let k = kBase + jj * span.rowStride
-                for g in 0..<group {
-                    scores[g * block + jj] = Vec.dot(qs + g * headDim, k, headDim)
+        let hd = headDim
+        var j0 = from
+        let end = from + count
+        while j0 < end {
+            let nb = min(block, end - j0)
+            let kBase = span.keys + j0 * span.rowStride + kvHead * hd
+            let vBase = span.values + j0 * span.rowStride + kvHead * hd
+            // Scores.
+            var v = vectors.lowerBound
+            while v < vectors.upperBound {
+                // A ragged last group repeats its last vector; the duplicate scores land in that
+                // vector's own row, with the same values.
+                let last = vectors.upperBound - 1
+                let q4 = (UnsafePointer(qs + v * hd), UnsafePointer(qs + min(v + 1, last) * hd),
+                          UnsafePointer(qs + min(v + 2, last) * hd), UnsafePointer(qs + min(v + 3, last) * hd))
+                let s4 = (scores + v * block, scores + min(v + 1, last) * block,
+                          scores + min(v + 2, last) * block, scores + min(v + 3, last) * block)
+                var jj = 0
+                while jj < nb {
+                    let k0 = kBase + jj * span.rowStride
+                    let k1 = jj + 1 < nb ? k0 + span.rowStride : k0
+                    let (a, b) = Linear.dot4x2(q4, k0, k1, hd)
+                    s4.0[jj] = a[0]; s4.1[jj] = a[1]; s4.2[jj] = a[2]; s4.3[jj] = a[3]
+                    if jj + 1 < nb {
+                        s4.0[jj + 1] = b[0]; s4.1[jj + 1] = b[1]; s4.2[jj + 1] = b[2]; s4.3[jj + 1] = b[3]
+                    }
+                    jj += 2
                 }
+                v += 4
             }
-            for g in 0..<group {
-                let sg = scores + g * block
-                let newMax = Swift.max(runMax[g], Vec.max(sg, nb))
+            // Online softmax: new max, rescale, exponentiate in place.
+            for v in vectors {
+                let sv = scores + v * block
+                let newMax = Swift.max(runMax[v], Vec.max(sv, nb))
                 // While every score so far is -inf there is nothing to rescale against.
                 let shift = newMax == -.infinity ? 0 : newMax
-                let correction = runMax[g] == -.infinity ? 0 : exp1(runMax[g] - shift)
-                runSum[g] = runSum[g] * correction + Vec.expInPlace(sg, nb, minus: shift)
-                if correction != 1 { Vec.scale(acc + g * headDim, correction, headDim) }
-                runMax[g] = newMax
+                let correction = runMax[v] == -.infinity ? 0 : exp1(runMax[v] - shift)
+                runSum[v] = runSum[v] * correction + Vec.expInPlace(sv, nb, minus: shift)
+                if correction != 1 { Vec.scale(acc + v * hd, correction, hd) }
+                runMax[v] = newMax
             }
-            let vBase = span.values + j0 * span.rowStride + kvHead * headDim
-            for jj in 0..<nb {
-                let v = vBase + jj * span.rowStride
-                for g in 0..<group {
-                    Vec.axpy(scores[g * block + jj], v, acc + g * headDim, headDim)
-                }
+            // Weighted values.
+            v = vectors.lowerBound
+            while v + 4 <= vectors.upperBound {
+                accumulateValues4(v, vBase, span.rowStride, nb)
+                v += 4
+            }
+            while v < vectors.upperBound {
+                let sv = scores + v * block
+                for jj in 0..<nb { Vec.axpy(sv[jj], vBase + jj * span.rowStride, acc + v * hd, hd) }
+                v += 1
             }
             j0 += nb
+        }
+    }
+
+    /// acc[v..v+4] += P[v..v+4, 0..<nb] · V[0..<nb], sixteen lanes at a time in registers.
+    @inline(__always)
+    func accumulateValues4(_ v: Int, _ vBase: UnsafePointer<Float>, _ stride: Int, _ nb: Int) {
+        let hd = headDim, block = Attention.block
+        let p0 = scores + v * block, p1 = p0 + block, p2 = p1 + block, p3 = p2 + block
+        let a0 = acc + v * hd, a1 = a0 + hd, a2 = a1 + hd, a3 = a2 + hd
+        var d = 0
+        while d + 16 <= hd {
+            var c00 = F8(), c01 = F8(), c10 = F8(), c11 = F8(), c20 = F8(), c21 = F8(), c30 = F8(), c31 = F8()
+            var row = vBase + d
+            for jj in 0..<nb {
+                let x0 = load8(row), x1 = load8(row + 8)
+                c00 = c00.addingProduct(F8(repeating: p0[jj]), x0); c01 = c01.addingProduct(F8(repeating: p0[jj]), x1)
+                c10 = c10.addingProduct(F8(repeating: p1[jj]), x0); c11 = c11.addingProduct(F8(repeating: p1[jj]), x1)
+                c20 = c20.addingProduct(F8(repeating: p2[jj]), x0); c21 = c21.addingProduct(F8(repeating: p2[jj]), x1)
+                c30 = c30.addingProduct(F8(repeating: p3[jj]), x0); c31 = c31.addingProduct(F8(repeating: p3[jj]), x1)
+                row += stride
+            }
+            store8(load8(a0 + d) + c00, a0 + d); store8(load8(a0 + d + 8) + c01, a0 + d + 8)
+            store8(load8(a1 + d) + c10, a1 + d); store8(load8(a1 + d + 8) + c11, a1 + d + 8)
+            store8(load8(a2 + d) + c20, a2 + d); store8(load8(a2 + d + 8) + c21, a2 + d + 8)
+            store8(load8(a3 + d) + c30, a3 + d); store8(load8(a3 + d + 8) + c31, a3 + d + 8)
+            d += 16
+        }
+        while d + 8 <= hd {
+            var c0 = F8(), c1 = F8(), c2 = F8(), c3 = F8()
+            var row = vBase + d
+            for jj in 0..<nb {
+                let x = load8(row)
+                c0 = c0.addingProduct(F8(repeating: p0[jj]), x)
+                c1 = c1.addingProduct(F8(repeating: p1[jj]), x)
+                c2 = c2.addingProduct(F8(repeating: p2[jj]), x)
+                c3 = c3.addingProduct(F8(repeating: p3[jj]), x)
+                row += stride
+            }
+            store8(load8(a0 + d) + c0, a0 + d); store8(load8(a1 + d) + c1, a1 + d)
+            store8(load8(a2 + d) + c2, a2 + d); store8(load8(a3 + d) + c3, a3 + d)
+            d += 8
+        }
+        while d < hd {
+            var c = SIMD4<Float>()
+            var row = vBase + d
+            for jj in 0..<nb {
+                c += SIMD4<Float>(p0[jj], p1[jj], p2[jj], p3[jj]) * row[0]
+                row += stride
+            }
+            a0[d] += c[0]; a1[d] += c[1]; a2[d] += c[2]; a3[d] += c[3]
+            d += 1
         }
     }
 }

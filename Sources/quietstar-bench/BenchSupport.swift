@@ -122,6 +122,25 @@ enum Bench {
         }
         return Timing(samples: samples.sorted())
     }
+
+    /// Times alternatives round-robin (one run of each per round) so that a load change on a
+    /// shared machine hits all of them alike; use it whenever the point is which one is faster.
+    static func measureInterleaved(warmup: Int = 2, minTime: Double, minRounds: Int = 5, maxRounds: Int = 10_000,
+                                   _ bodies: [() -> Void]) -> [Timing] {
+        for body in bodies { for _ in 0..<warmup { body() } }
+        var samples = [[Double]](repeating: [], count: bodies.count)
+        let start = now()
+        var rounds = 0
+        while rounds < maxRounds && (rounds < minRounds || seconds(since: start) < minTime * Double(bodies.count)) {
+            for (i, body) in bodies.enumerated() {
+                let t0 = now()
+                body()
+                samples[i].append(seconds(since: t0))
+            }
+            rounds += 1
+        }
+        return samples.map { Timing(samples: $0.sorted()) }
+    }
 }
 
 // MARK: - buffers
