@@ -3,31 +3,34 @@
 enum Directory {
     static func validatePlacement(_ tensors: [TensorInfo], indexOffset: UInt64) throws(QStarError) {
         let dataStart = UInt64(QStarHeader.size)
-        for (i, t) in tensors.enumerated() {
-            let (end, overflow) = t.offset.addingReportingOverflow(t.storedLength)
-            if t.offset < dataStart {
+        // Plain (offset, end) pairs: the loops below never copy a TensorInfo (names, shapes).
+        var spans = [(start: UInt64, end: UInt64)]()
+        spans.reserveCapacity(tensors.count)
+        var sorted = true
+        for i in tensors.indices {
+            let offset = tensors[i].offset, length = tensors[i].storedLength
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            if offset < dataStart || overflow || end > indexOffset {
+                let t = tensors[i]
                 throw QStarError(.invalid, field: "index.tensors[\(i)].offset", offset: offsetFieldOffset(t),
-                                 "'\(t.name)': offset \(t.offset) is inside the 64-byte header")
+                                 offset < dataStart
+                                     ? "'\(t.name)': offset \(offset) is inside the 64-byte header"
+                                     : "'\(t.name)': offset \(offset) + stored_length \(length) "
+                                         + (overflow ? "overflows 64 bits" : "= \(end) runs past the data region, which ends at index_offset \(indexOffset)"))
             }
-            if overflow || end > indexOffset {
-                throw QStarError(.invalid, field: "index.tensors[\(i)].offset", offset: offsetFieldOffset(t),
-                                 "'\(t.name)': offset \(t.offset) + stored_length \(t.storedLength) "
-                                     + (overflow ? "overflows 64 bits" : "= \(end) runs past the data region, which ends at index_offset \(indexOffset)"))
-            }
+            if let last = spans.last, last.start > offset { sorted = false }
+            spans.append((offset, end))
         }
         // Sort by offset and check neighbours: O(n log n), no quadratic pair scan. Writers emit
         // blobs in directory order, so the sort is usually skipped.
-        var order = Array(tensors.indices)
-        if !zip(tensors, tensors.dropFirst()).allSatisfy({ $0.offset <= $1.offset }) {
-            let offsets = tensors.map(\.offset)
-            order.sort { offsets[$0] < offsets[$1] }
-        }
+        var order = Array(spans.indices)
+        if !sorted { order.sort { spans[$0].start < spans[$1].start } }
         for k in order.indices.dropFirst() {
-            let prev = tensors[order[k - 1]], cur = tensors[order[k]]
-            let prevEnd = prev.offset + prev.storedLength  // checked above
-            if cur.offset < prevEnd {
-                throw QStarError(.invalid, field: "index.tensors[\(order[k])].offset", offset: offsetFieldOffset(cur),
-                                 "'\(cur.name)' [\(cur.offset), \(cur.offset + cur.storedLength)) overlaps '\(prev.name)' [\(prev.offset), \(prevEnd))")
+            let p = order[k - 1], c = order[k]
+            if spans[c].start < spans[p].end {
+                let prev = tensors[p], cur = tensors[c]
+                throw QStarError(.invalid, field: "index.tensors[\(c)].offset", offset: offsetFieldOffset(cur),
+                                 "'\(cur.name)' [\(cur.offset), \(spans[c].end)) overlaps '\(prev.name)' [\(prev.offset), \(spans[p].end))")
             }
         }
     }
