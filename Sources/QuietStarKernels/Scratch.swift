@@ -2,9 +2,14 @@
 /// steady-state caller (one decode step after another) allocates nothing.
 ///
 /// A `Scratch` belongs to one caller at a time (one engine, one thread); it is not locked. Kernels
-/// document which slots they use; a pointer stays valid until the same slot is asked for again
-/// with a larger count, or the `Scratch` is released.
+/// use slots below `reservedSlots` (each documents which); callers keep their own buffers in
+/// higher slots. A pointer stays valid until the same slot is asked for again with a larger count,
+/// or the `Scratch` is released, so a caller must not hold a kernel slot's pointer across a
+/// kernel call.
 public final class Scratch {
+    /// Slots `0..<reservedSlots` belong to the kernels.
+    public static let reservedSlots = 4
+
     private var slots: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
 
     public init() {}

@@ -147,3 +147,27 @@ import Testing
         #expect(s.capacityBytes >= 4_000_000)
     }
 }
+
+/// The hot-path decoder agrees with QuietStarFormat's reference codec (an independent, scalar
+/// implementation) on values it encoded itself, including rounding edge cases.
+@Suite struct ConvertAgainstCodecTests {
+    @Test(arguments: [DType.f32, .f16, .bf16, .q8_0])
+    func agreesWithDTypeCodec(dtype: DType) {
+        var rng = TestRandom(seed: 99)
+        var values = rng.floats(32 * 9, scale: 3)
+        values[0] = 0; values[1] = -0.0; values[2] = 65504; values[3] = 1e-7; values[4] = -2.5e-5
+        values[40] = 1e-3  // a block whose other values are large
+        for i in 64..<96 { values[i] = 0 }  // an all-zero q8_0 block
+        let bytes = Convert.byteCount(dtype, count: values.count)
+        var raw = [UInt8](repeating: 0, count: bytes)
+        values.withUnsafeBufferPointer { src in
+            raw.withUnsafeMutableBytes { DTypeCodec.encode(src, as: dtype, into: $0) }
+        }
+        var expected = [Float](repeating: 0, count: values.count), actual = expected
+        raw.withUnsafeBytes { src in
+            expected.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: dtype, into: $0) }
+            Convert.decode(src.baseAddress!, dtype: dtype, count: values.count, into: &actual)
+        }
+        #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "\(dtype)")
+    }
+}
