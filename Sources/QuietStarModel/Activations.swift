@@ -1,0 +1,136 @@
+/// The working memory of transformer steps: every intermediate of the forward pass, addressable by
+/// layer, so a backward pass (training) finds what it needs.
+///
+/// With `keepsLayers` false (inference) all layers share one set of buffers and the residual
+/// stream is updated in place: `residual(l)` and `mid(l)` are the same buffer for every `l`. With
+/// `keepsLayers` true each layer's input, normalised input, queries, attention output, mid
+/// residual, FFN input and gate/up/activation are kept, as llm.c keeps them. The same step code
+/// runs in both modes: only the addresses differ. Keys and values live in the KV cache.
+///
+/// Buffers grow to the largest step seen and are reused; the step allocates nothing once warm.
+public final class Activations: @unchecked Sendable {
+    public let config: ModelConfig
+    public let keepsLayers: Bool
+    public private(set) var rowCapacity = 0
+    public private(set) var logitRowCapacity = 0
+
+    private var storage: UnsafeMutablePointer<Float>?
+    private var logitStorage: UnsafeMutablePointer<Float>?
+    private var layout = Layout()
+
+    /// Float offsets into `storage` (per-layer blocks are `layerStride` apart when kept).
+    private struct Layout {
+        var layerStride = 0
+        var residual = 0, attnIn = 0, attnRstd = 0, q = 0, attnOut = 0, attnLSE = 0, mid = 0, ffnIn = 0, ffnRstd = 0
+        var gate = 0, up = 0, act = 0
+        var finalResidual = 0, k = 0, v = 0, proj = 0, hidden = 0, finalRstd = 0
+        var total = 0
+    }
+
+    public init(config: ModelConfig, keepsLayers: Bool = false) {
+        self.config = config
+        self.keepsLayers = keepsLayers
+    }
+
+    deinit {
+        storage?.deallocate()
+        logitStorage?.deallocate()
+    }
+
+    /// Makes room for a step of `rows` rows, `logitRows` of which want logits.
+    public func reserve(rows: Int, logitRows: Int) {
+        if rows > rowCapacity {
+            let capacity = max(rows, rowCapacity + rowCapacity / 2)
+            storage?.deallocate()
+            layout = Self.layout(config, rows: capacity, keepsLayers: keepsLayers)
+            storage = .allocate(capacity: max(layout.total, 1))
+            storage!.initialize(repeating: 0, count: max(layout.total, 1))
+            rowCapacity = capacity
+        }
+        if logitRows > logitRowCapacity || logitStorage == nil {
+            let capacity = max(logitRows, 1, logitRowCapacity + logitRowCapacity / 2)
+            logitStorage?.deallocate()
+            // Gathered inputs of the output head, then the logits.
+            let count = capacity * (config.hiddenSize + config.vocabSize)
+            logitStorage = .allocate(capacity: count)
+            logitStorage!.initialize(repeating: 0, count: count)
+            logitRowCapacity = capacity
+        }
+    }
+
+    private static func layout(_ c: ModelConfig, rows r: Int, keepsLayers: Bool) -> Layout {
+        var l = Layout()
+        var at = 0
+        func take(_ n: Int) -> Int {
+            defer { at += (n + 15) & ~15 }   // 64-byte alignment for every buffer
+            return at
+        }
+        l.residual = take(r * c.hiddenSize)
+        l.attnIn = take(r * c.hiddenSize)
+        l.attnRstd = take(r)
+        l.q = take(r * c.queryDim)
+        l.attnOut = take(r * c.queryDim)
+        l.attnLSE = take(r * c.headCount)
+        l.mid = take(r * c.hiddenSize)
+        l.ffnIn = take(r * c.hiddenSize)
+        l.ffnRstd = take(r)
+        l.gate = take(r * c.intermediateSize)
+        l.up = take(r * c.intermediateSize)
+        l.act = take(r * c.intermediateSize)
+        l.layerStride = keepsLayers ? at : 0
+        if keepsLayers { at = at * c.layerCount }
+        // Shared by all layers in both modes.
+        l.finalResidual = keepsLayers ? take(r * c.hiddenSize) : l.residual
+        l.k = take(r * c.kvDim)
+        l.v = take(r * c.kvDim)
+        l.proj = take(r * c.hiddenSize)
+        l.hidden = take(r * c.hiddenSize)
+        l.finalRstd = take(r)
+        l.total = at
+        return l
+    }
+
+    @inline(__always)
+    private func at(_ offset: Int, layer: Int) -> UnsafeMutablePointer<Float> {
+        storage! + offset + layer * layout.layerStride
+    }
+
+    /// Input of layer `layer` (`rows x hidden`); `residual(layerCount)` is the last layer's output.
+    public func residual(_ layer: Int) -> UnsafeMutablePointer<Float> {
+        layer == config.layerCount ? storage! + layout.finalResidual : at(layout.residual, layer: layer)
+    }
+    /// RMSNorm of the layer input, fed to q/k/v (`rows x hidden`), and its `1/rms` per row.
+    public func attentionInput(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.attnIn, layer: layer) }
+    public func attentionRstd(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.attnRstd, layer: layer) }
+    /// Queries after rotary (`rows x heads*headDim`).
+    public func queries(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.q, layer: layer) }
+    /// Attention output before the o projection (`rows x heads*headDim`).
+    public func attentionOutput(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.attnOut, layer: layer) }
+    /// Log of each (row, head) softmax normaliser, which the attention backward needs
+    /// (`rows x heads`; written only when `keepsLayers`).
+    public func attentionLogSumExp(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.attnLSE, layer: layer) }
+    /// Residual after attention (`rows x hidden`).
+    public func mid(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.mid, layer: layer) }
+    /// RMSNorm of `mid`, fed to gate/up (`rows x hidden`), and its `1/rms` per row.
+    public func ffnInput(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.ffnIn, layer: layer) }
+    public func ffnRstd(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.ffnRstd, layer: layer) }
+    /// Gate and up projections and `silu(gate) * up` (`rows x intermediate` each).
+    public func gate(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.gate, layer: layer) }
+    public func up(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.up, layer: layer) }
+    public func ffnActivation(_ layer: Int) -> UnsafeMutablePointer<Float> { at(layout.act, layer: layer) }
+
+    /// This step's new keys and values before they are scattered into the cache (`rows x kvDim`).
+    var keys: UnsafeMutablePointer<Float> { storage! + layout.k }
+    var values: UnsafeMutablePointer<Float> { storage! + layout.v }
+    /// Output of the o or down projection before it joins the residual (`rows x hidden`).
+    var projection: UnsafeMutablePointer<Float> { storage! + layout.proj }
+
+    /// Final-norm hidden states of every row (`rows x hidden`), and the final norm's `1/rms`.
+    public var hidden: UnsafeMutablePointer<Float> { storage! + layout.hidden }
+    public var finalRstd: UnsafeMutablePointer<Float> { storage! + layout.finalRstd }
+
+    /// Hidden states of the rows that want logits, gathered (`logitRows x hidden`).
+    var logitInput: UnsafeMutablePointer<Float> { logitStorage! }
+    /// Logits of the rows that want them (`logitRows x vocab`).
+    public var logits: UnsafeMutablePointer<Float> { logitStorage! + logitRowCapacity * config.hiddenSize }
+}

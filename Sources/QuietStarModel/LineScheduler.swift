@@ -1,0 +1,169 @@
+import QuietStarKernels
+
+/// A line in flight, as the scheduler sees it: a growing token sequence of which the first `fed`
+/// are in the line's KV-cache slot. Generation and scoring implement it.
+protocol ScheduledLine: AnyObject {
+    /// The tokens known so far (prompt, then whatever was generated).
+    var tokens: [Int32] { get }
+    /// How many of `tokens` are in the cache (positions `0..<fed`).
+    var fed: Int { get set }
+    /// Feed tokens up to this count (scoring stops one short: the last token predicts nothing).
+    var feedLimit: Int { get }
+    /// Whether the row at `position` needs logits.
+    func wantsLogits(at position: Int) -> Bool
+    /// Nothing more to do: the line's result can be taken.
+    var isFinished: Bool { get }
+}
+
+/// The rows one line contributed to a step.
+struct LineSlice {
+    /// Index into the scheduler's active lines, and the line's cache slot.
+    var active: Int
+    var slot: Int
+    /// First batch row and first position of the slice (rows are consecutive positions).
+    var firstRow: Int
+    var firstPosition: Int
+    var count: Int
+}
+
+/// Continuous batching of input lines over one transformer and one KV cache.
+///
+/// Up to `slots` lines are in flight, each owning a cache slot. Every step packs one decode row
+/// for each line that is generating, then prompt rows of lines still being prefilled (oldest
+/// first, split into chunks across steps when long) up to `maxStepRows`, so a step is a single
+/// batch of matrix-matrix products whatever mix of prefill and decode it carries. A finished line
+/// frees its slot for the next input line at once, so the batch stays full until the input ends.
+///
+/// Input is pulled lazily and results leave in input order: a line is admitted only while fewer
+/// than `window` lines are between the oldest unfinished one and the newest, so memory stays
+/// bounded however long the input is, and a slow early line delays output but never reorders it.
+final class LineScheduler<Line: ScheduledLine> {
+    let transformer: Transformer
+    let cache: KVCache
+    let maxStepRows: Int
+    let window: Int
+    /// After a line finishes, cache pages beyond this many rows of its slot go back to the system.
+    let keptRowsPerSlot = 1024
+
+    struct Active {
+        var line: Line
+        var slot: Int
+        var ordinal: Int
+    }
+    private(set) var active: [Active] = []
+    private var batch = StepBatch()
+    private var slices: [LineSlice] = []
+
+    init(transformer: Transformer, cache: KVCache, maxStepRows: Int, window: Int) {
+        precondition(maxStepRows >= cache.slotCount, "LineScheduler: a step must fit one row per slot")
+        self.transformer = transformer
+        self.cache = cache
+        self.maxStepRows = maxStepRows
+        self.window = max(window, cache.slotCount)
+    }
+
+    /// Runs every request of `source` to completion.
+    ///
+    /// - `start` turns a request into a line (tokenising, validating) or a failure.
+    /// - `consume` sees each step's output with the slices of lines that got logits (all of
+    ///   them; `slices` lists every line of the step), before `fed` advances.
+    /// - `finish` turns a finished line into its value.
+    /// - `emit` receives outcomes in input order.
+    /// - `onStep` is told the rows of each step (for progress).
+    func run<Source: IteratorProtocol, Tag, Value>(
+        _ source: inout Source,
+        start: (LineRequest<Tag>) -> Result<Line, LineError>,
+        consume: (StepOutput, StepBatch, [LineSlice]) -> Void,
+        finish: (Line) -> Result<Value, LineError>,
+        emit: (LineOutcome<Tag, Value>) -> Void,
+        onStep: (Int) -> Void = { _ in }
+    ) where Source.Element == LineRequest<Tag> {
+        var freeSlots = Array((0..<cache.slotCount).reversed())
+        var tags: [Int: (line: Int, tag: Tag)] = [:]
+        var pending: [Int: LineOutcome<Tag, Value>] = [:]
+        var nextOrdinal = 0, nextToEmit = 0
+        var exhausted = false
+
+        func complete(_ ordinal: Int, _ result: Result<Value, LineError>) {
+            let info = tags.removeValue(forKey: ordinal)!
+            pending[ordinal] = LineOutcome(line: info.line, tag: info.tag, result: result)
+            while let outcome = pending.removeValue(forKey: nextToEmit) {
+                emit(outcome)
+                nextToEmit += 1
+            }
+        }
+
+        while true {
+            // Admit new lines while a slot is free and the output window has room.
+            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window {
+                guard let request = source.next() else { exhausted = true; break }
+                let ordinal = nextOrdinal
+                nextOrdinal += 1
+                tags[ordinal] = (request.line, request.tag)
+                switch start(request) {
+                case .failure(let error):
+                    complete(ordinal, .failure(error))
+                case .success(let line):
+                    if line.isFinished {
+                        complete(ordinal, finish(line))
+                    } else {
+                        active.append(Active(line: line, slot: freeSlots.removeLast(), ordinal: ordinal))
+                    }
+                }
+            }
+            if active.isEmpty {
+                if exhausted { break }
+                continue
+            }
+
+            // Plan the step: a decode row per generating line, then prefill chunks, oldest first.
+            batch.removeAll()
+            slices.removeAll(keepingCapacity: true)
+            var budget = maxStepRows
+            for pass in 0..<2 {
+                for (i, a) in active.enumerated() where budget > 0 {
+                    let remaining = a.line.feedLimit - a.line.fed
+                    guard remaining > 0, (pass == 0) == (remaining == 1) else { continue }
+                    let n = min(remaining, budget)
+                    addRows(a, index: i, count: n)
+                    budget -= n
+                }
+            }
+            precondition(!batch.isEmpty, "LineScheduler: active lines with nothing to feed")
+
+            let output = transformer.step(batch, cache: cache)
+            onStep(batch.count)
+            consume(output, batch, slices)
+            for s in slices { active[s.active].line.fed += s.count }
+
+            // Retire finished lines, in admission order, freeing their slots.
+            var kept = 0
+            for a in active {
+                if a.line.isFinished {
+                    if a.line.fed > keptRowsPerSlot { cache.release(slot: a.slot, keepingRows: keptRowsPerSlot) }
+                    freeSlots.append(a.slot)
+                    complete(a.ordinal, finish(a.line))
+                } else {
+                    active[kept] = a
+                    kept += 1
+                }
+            }
+            active.removeLast(active.count - kept)
+        }
+        precondition(pending.isEmpty && tags.isEmpty, "LineScheduler: outcomes left unemitted")
+    }
+
+    /// Appends rows for the next `count` tokens of line `a` (its positions `fed..<fed+count`).
+    private func addRows(_ a: Active, index: Int, count: Int) {
+        let window = transformer.config.slidingWindow
+        let first = a.line.fed
+        slices.append(LineSlice(active: index, slot: a.slot, firstRow: batch.count, firstPosition: first, count: count))
+        a.line.tokens.withUnsafeBufferPointer { tokens in
+            for p in first..<(first + count) {
+                batch.append(token: tokens[p], position: p, cacheRow: cache.textRow(slot: a.slot, position: p),
+                             visible: cache.visibleRows(slot: a.slot, position: p, window: window),
+                             logits: a.line.wantsLogits(at: p))
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import QuietStarKernels
+
+/// What one step produced. Pointers stay valid until the next step on the same transformer.
+public struct StepOutput {
+    public let rows: Int
+    public let logitRows: Int
+    public let hiddenSize: Int
+    public let vocabSize: Int
+    /// Final-norm hidden states, `rows x hiddenSize`, in batch row order.
+    public let hidden: UnsafePointer<Float>
+    /// Logits, `logitRows x vocabSize`, in the order of `StepBatch.logitRows`.
+    public let logits: UnsafePointer<Float>
+
+    /// The final-norm hidden state of batch row `row`.
+    @inline(__always)
+    public func hidden(row: Int) -> UnsafePointer<Float> { hidden + row * hiddenSize }
+
+    /// The logits of the `index`-th logit row (`StepBatch.logitIndex[row]`).
+    @inline(__always)
+    public func logits(_ index: Int) -> UnsafePointer<Float> { logits + index * vocabSize }
+}
+
+/// The transformer forward step: the one code path behind prefill, decode, thought steps and the
+/// forward half of training.
+///
+/// A step takes any set of rows (`StepBatch`), runs them through every layer together so each
+/// weight multiplication is a single matrix-matrix product over all rows, writes their keys and
+/// values into the cache rows they name, lets each row attend to the cache ranges it names, and
+/// returns final-norm hidden states (all rows) and logits (the rows that asked).
+///
+/// Per layer (LLaMA): `h = x + Wo·attn(rope(Wq·n1), rope(Wk·n1), Wv·n1)` with `n1 = rmsnorm(x)`,
+/// then `x' = h + Wdown·(silu(Wgate·n2) ⊙ Wup·n2)` with `n2 = rmsnorm(h)`.
+///
+/// Not thread-safe: one step at a time per transformer (the kernels parallelise inside).
+public final class Transformer: @unchecked Sendable {
+    public let weights: ModelWeights
+    public var config: ModelConfig { weights.config }
+    public let activations: Activations
+    public let rotary: RotaryTable
+    private let scratch = Scratch()
+    /// Row inputs for the embedding gather (injected-embedding rows read id 0, then are overwritten).
+    private var gatherIds: [Int32] = []
+
+    public init(weights: ModelWeights, keepsLayerActivations: Bool = false) {
+        self.weights = weights
+        let c = weights.config
+        activations = Activations(config: c, keepsLayers: keepsLayerActivations)
+        rotary = RotaryTable(headDim: c.headDim, theta: c.ropeTheta, scaling: Self.kernelScaling(c.ropeScaling),
+                             maxPosition: c.contextLength)
+    }
+
+    static func kernelScaling(_ s: RopeScalingConfig) -> RotaryTable.RopeScaling {
+        switch s {
+        case .none: return .none
+        case .linear(let f): return .linear(factor: f)
+        case .dynamic(let f, let n): return .dynamicNTK(factor: f, originalContext: n)
+        case .llama3(let f, let lo, let hi, let n):
+            return .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalContext: n)
+        }
+    }
+
+    /// Runs one step over `batch`, reading and writing `cache`.
+    ///
+    /// Preconditions (checked; a violation is a bug in the caller): every position is in
+    /// `0..<contextLength`, every cache row and range lies inside the cache, every token id is
+    /// below the vocabulary size, every row sees at least one key.
+    public func step(_ batch: StepBatch, cache: KVCache) -> StepOutput {
+        let c = config
+        let rows = batch.count
+        precondition(rows > 0, "Transformer.step: empty batch")
+        precondition(cache.kvDim == c.kvDim && cache.layerCount == c.layerCount, "Transformer.step: cache built for another model")
+        validate(batch, cache: cache)
+        let a = activations
+        a.reserve(rows: rows, logitRows: batch.logitCount)
+        let hidden = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, inter = c.intermediateSize
+        let eps = Float(c.rmsNormEps)
+
+        // Embeddings: gather token rows, then drop injected vectors over their rows.
+        let x0 = a.residual(0)
+        gatherIds.removeAll(keepingCapacity: true)
+        for id in batch.inputs { gatherIds.append(max(id, 0)) }
+        gatherIds.withUnsafeBufferPointer { ids in
+            Embedding.forward(table: weights.embedding, ids: ids.baseAddress!, count: rows, out: x0)
+        }
+        for (r, id) in batch.inputs.enumerated() where id < 0 {
+            (x0 + r * hidden).update(from: batch.embeddings[Int(-1 - id)], count: hidden)
+        }
+
+        batch.positions.withUnsafeBufferPointer { positionsBuffer in
+            let positions = positionsBuffer.baseAddress!
+            for (l, w) in weights.layers.enumerated() {
+                let x = a.residual(l)
+                // Attention block.
+                let n1 = a.attentionInput(l)
+                RMSNorm.forward(x: x, rows: rows, dim: hidden, weight: w.attnNorm, eps: eps, out: n1, rstd: a.attentionRstd(l))
+                let q = a.queries(l)
+                Linear.forward(x: n1, rows: rows, weight: w.q, bias: w.qBias, out: q, scratch: scratch)
+                Linear.forward(x: n1, rows: rows, weight: w.k, bias: w.kBias, out: a.keys, scratch: scratch)
+                Linear.forward(x: n1, rows: rows, weight: w.v, bias: w.vBias, out: a.values, scratch: scratch)
+                Rotary.forward(q, rows: rows, heads: c.headCount, headDim: c.headDim, rowStride: qDim,
+                               positions: positions, table: rotary)
+                Rotary.forward(a.keys, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, rowStride: kvDim,
+                               positions: positions, table: rotary)
+                let cacheK = cache.keys(layer: l), cacheV = cache.values(layer: l)
+                for (r, row) in batch.cacheRows.enumerated() {
+                    (cacheK + row * kvDim).update(from: a.keys + r * kvDim, count: kvDim)
+                    (cacheV + row * kvDim).update(from: a.values + r * kvDim, count: kvDim)
+                }
+                let attnOut = a.attentionOutput(l)
+                batch.visible.withUnsafeBufferPointer { visible in
+                    batch.extra.withUnsafeBufferPointer { extra in
+                        Attention.forward(q: q, rows: rows, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                          spans: { r in
+                                              let e = extra[r]
+                                              return (cache.span(layer: l, visible[r]), e.count > 0 ? cache.span(layer: l, e) : nil)
+                                          },
+                                          out: attnOut, logSumExp: a.keepsLayers ? a.attentionLogSumExp(l) : nil,
+                                          scratch: scratch)
+                    }
+                }
+                Linear.forward(x: attnOut, rows: rows, weight: w.o, bias: nil, out: a.projection, scratch: scratch)
+                let h = a.mid(l)
+                Elementwise.add(x, a.projection, into: h, count: rows * hidden)
+
+                // Feed-forward block.
+                let n2 = a.ffnInput(l)
+                RMSNorm.forward(x: h, rows: rows, dim: hidden, weight: w.ffnNorm, eps: eps, out: n2, rstd: a.ffnRstd(l))
+                let gate = a.gate(l), up = a.up(l), act = a.ffnActivation(l)
+                Linear.forward(x: n2, rows: rows, weight: w.gate, bias: nil, out: gate, scratch: scratch)
+                Linear.forward(x: n2, rows: rows, weight: w.up, bias: nil, out: up, scratch: scratch)
+                SwiGLU.forward(gate: gate, up: up, count: rows * inter, out: act)
+                Linear.forward(x: act, rows: rows, weight: w.down, bias: nil, out: a.projection, scratch: scratch)
+                Elementwise.add(h, a.projection, into: a.residual(l + 1), count: rows * hidden)
+            }
+        }
+
+        // Final norm for every row; the output head only for the rows that asked.
+        RMSNorm.forward(x: a.residual(c.layerCount), rows: rows, dim: hidden, weight: weights.outputNorm, eps: eps,
+                        out: a.hidden, rstd: a.finalRstd)
+        let logitRows = batch.logitCount
+        if logitRows > 0 {
+            let input: UnsafePointer<Float>
+            if logitRows == rows {
+                input = UnsafePointer(a.hidden)   // every row, in order: no gather needed
+            } else {
+                for (i, r) in batch.logitRows.enumerated() {
+                    (a.logitInput + i * hidden).update(from: a.hidden + Int(r) * hidden, count: hidden)
+                }
+                input = UnsafePointer(a.logitInput)
+            }
+            Linear.forward(x: input, rows: logitRows, weight: weights.output, bias: nil, out: a.logits, scratch: scratch)
+        }
+        return StepOutput(rows: rows, logitRows: logitRows, hiddenSize: hidden, vocabSize: c.vocabSize,
+                          hidden: a.hidden, logits: a.logits)
+    }
+
+    private func validate(_ batch: StepBatch, cache: KVCache) {
+        let total = cache.totalRows, vocab = Int32(config.vocabSize), context = Int32(config.contextLength)
+        for r in 0..<batch.count {
+            let id = batch.inputs[r], p = batch.positions[r], row = batch.cacheRows[r]
+            let v = batch.visible[r], e = batch.extra[r]
+            precondition(id < vocab, "Transformer.step: row \(r) token \(id) is not below the vocabulary size \(vocab)")
+            precondition(p >= 0 && p < context, "Transformer.step: row \(r) position \(p) is outside 0..<\(context)")
+            precondition(row >= 0 && row < total, "Transformer.step: row \(r) cache row \(row) is outside the cache (\(total) rows)")
+            precondition(v.start >= 0 && v.count >= 1 && v.end <= total,
+                         "Transformer.step: row \(r) visible range \(v.start)..<\(v.end) is empty or outside the cache")
+            precondition(e.count == 0 || (e.start >= 0 && e.count > 0 && e.end <= total),
+                         "Transformer.step: row \(r) extra range \(e.start)..<\(e.end) is outside the cache")
+        }
+    }
+}
+
+/// Elementwise helpers the step needs that are not kernels of their own.
+enum Elementwise {
+    /// out = a + b (out may alias a or b).
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        Threads.parallelRanges(count, minChunk: 1 << 15) { range in
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+                let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: va + vb, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < range.upperBound {
+                out[i] = a[i] + b[i]
+                i += 1
+            }
+        }
+    }
+}
