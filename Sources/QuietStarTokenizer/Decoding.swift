@@ -74,7 +74,7 @@ extension Tokenizer {
     public func tokenText(_ id: Int32) -> String {
         guard id >= 0, Int(id) < tokenStrings.count else { return "" }
         if spec.decoder == .none { return tokenStrings[Int(id)] }
-        let bytes = tokenBytes(id)
+        let bytes = Array(tokenBytes(id))
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         var out = ""
         var parser = Unicode.UTF8.ForwardParser()

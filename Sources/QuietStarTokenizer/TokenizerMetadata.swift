@@ -18,8 +18,9 @@ public enum TokenizerMetadataKey {
     public static let tokens = "tokenizer.tokens"
     /// string[], required (may be empty): merges in rank order. Each entry is `left + " " + right`
     /// and is split at its first space, so the right token may contain spaces. If the left token
-    /// contains a space (or starts with U+0000), the entry is instead `"\u{0}" + left + "\u{0}" +
-    /// right`. Byte-level tokens never contain a space ("Ġ" stands for it) and SentencePiece
+    /// contains a space, the entry is instead `"\u{0}" + left + "\u{0}" + right`, split at its
+    /// second U+0000 (so such a left token cannot contain U+0000, and no left token may start
+    /// with it). Byte-level tokens never contain a space ("Ġ" stands for it) and SentencePiece
     /// tokens use "▁", so in practice every entry is the plain form Hugging Face also writes.
     public static let merges = "tokenizer.merges"
     /// string, required: `"none"`, `"nfc"` (Unicode NFC) or `"legacy_metaspace"` (the legacy
@@ -244,7 +245,7 @@ extension TokenizerSpec {
 
     /// The metadata form of a merge (see `TokenizerMetadataKey.merges`).
     static func mergeEntry(_ m: Merge) -> String {
-        if m.left.utf8.contains(0x20) || m.left.utf8.first == 0 {
+        if m.left.utf8.contains(0x20) {
             return "\u{0}" + m.left + "\u{0}" + m.right
         }
         return m.left + " " + m.right

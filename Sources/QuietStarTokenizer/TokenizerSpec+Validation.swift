@@ -37,9 +37,8 @@ extension TokenizerSpec {
             }
         case .bpe:
             for (rank, m) in merges.enumerated() {
-                let needsEscape = m.left.utf8.contains(0x20) || m.left.utf8.first == 0
-                guard !(needsEscape && m.left.utf8.dropFirst().contains(0)) else {
-                    throw fail("merges[\(rank)]", "\(m.left.debugDescription) contains both a space (or a leading U+0000) and U+0000, which tokenizer.merges cannot store")
+                guard m.left.utf8.first != 0, !(m.left.utf8.contains(0x20) && m.left.utf8.contains(0)) else {
+                    throw fail("merges[\(rank)]", "\(m.left.debugDescription) starts with U+0000 or contains both a space and U+0000, which tokenizer.merges cannot store")
                 }
                 guard idOf[m.left] != nil, idOf[m.right] != nil, idOf[m.left + m.right] != nil else {
                     let missing = idOf[m.left] == nil ? m.left : idOf[m.right] == nil ? m.right : m.left + m.right
