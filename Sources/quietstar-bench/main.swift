@@ -11,7 +11,6 @@ struct QuietStarBench: ParsableCommand {
             // One line per benchmark file; the machine baselines first.
             SgemmBench.self,
             KernelBench.self,
-            EngineBench.self,
             FormatBench.self,
             ListBenches.self,
         ])
