@@ -11,8 +11,8 @@
 ///   llm.c style: the caller zeroes them once per step); activation gradients are written unless
 ///   the function has an `accumulate...` flag.
 /// - Parallel work goes through `Threads` (our pool) or OpenBLAS (its own), never both at once.
-///   Every output element is computed by exactly one worker in a fixed order, so results do not
-///   depend on the thread count.
+///   Our kernels compute every output element in one worker, in an order fixed by the shapes
+///   alone, so their results do not depend on the thread count.
 ///
 /// Checked against PyTorch / transformers reference outputs (`tools/reference/kernels_reference.py`
 /// -> `fixtures/kernels/`) and against central differences for every backward.
