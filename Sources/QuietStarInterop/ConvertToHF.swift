@@ -35,7 +35,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
         var open: () throws(InteropError) -> any TensorSource
     }
     func view(_ info: TensorInfo) throws(InteropError) -> QStarSource {
-        do throws(QStarError) { return QStarSource(view: try file.tensor(info), path: input) } catch { throw InteropError(error).naming(input) }
+        try QStarSource(file: file, info: info, path: input)
     }
     func outputDType(_ stored: DType?, name: String) throws(InteropError) -> DType {
         guard let stored, stored.isFloatingPoint else {

@@ -56,11 +56,19 @@ final class MappedFile: @unchecked Sendable {
     /// this process's resident set (they stay in the page cache, and reading them again works).
     func release(_ range: Range<Int>) {
         guard let base, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        // Only whole pages strictly inside the range: a neighbour's bytes may still be in use.
-        let start = (range.lowerBound + page - 1) / page * page
-        let end = range.upperBound / page * page
-        guard end > start else { return }
-        _ = madvise(base + start, end - start, MADV_DONTNEED)
+        releaseMappedPages(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
     }
+}
+
+/// `madvise(MADV_DONTNEED)` on the whole pages inside `bytes`, which must lie in a read-only,
+/// file-backed mapping: there the pages are simply read again from the file if touched later.
+/// (On anonymous memory the same call would zero the pages, so it must never see owned buffers.)
+func releaseMappedPages(_ bytes: UnsafeRawBufferPointer) {
+    guard let start = bytes.baseAddress, !bytes.isEmpty else { return }
+    let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+    let first = (UInt(bitPattern: start) + page - 1) / page * page
+    let end = (UInt(bitPattern: start) + UInt(bytes.count)) / page * page
+    // Only whole pages strictly inside the range: a neighbour's bytes may still be in use.
+    guard end > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+    _ = madvise(p, Int(end - first), MADV_DONTNEED)
 }

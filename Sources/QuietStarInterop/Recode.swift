@@ -29,11 +29,7 @@ public func recode(input: String, output: String, options: ConversionOptions = C
         plan.append(PlannedTensor(
             name: info.name, shape: info.shape, dtype: dtype, encoding: options.compression ?? storedEncoding,
             sourceBytes: info.logicalByteCount ?? info.storedLength) { () throws(InteropError) in
-                do throws(QStarError) {
-                    return QStarSource(view: try file.tensor(info), path: input)
-                } catch {
-                    throw InteropError(error).naming(input)
-                }
+                try QStarSource(file: file, info: info, path: input)
             })
     }
     let (read, written) = try writeQStar(path: output, tensors: plan, metadata: file.metadata,

@@ -62,6 +62,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         mapping.release(Int(info.fileRange.lowerBound)..<Int(info.fileRange.upperBound))
     }
 
+    /// The same for a byte range of the file (whole pages inside it only).
+    public func release(bytes range: Range<Int>) {
+        mapping.release(range)
+    }
+
     /// The whole validation, on bytes in memory (used by `init` and by the hostile-input tests).
     public static func validate(bytes: UnsafeRawBufferPointer, name: String) throws(InteropError)
         -> (tensors: [SafetensorsTensorInfo], metadata: [(key: String, value: String)], dataOffset: UInt64)

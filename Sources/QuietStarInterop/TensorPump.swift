@@ -35,6 +35,7 @@ final class TensorPump {
             while offset < raw.count {
                 let end = min(raw.count, offset + step)
                 try sink(UnsafeRawBufferPointer(rebasing: raw[offset..<end]))
+                source.releaseRaw(offset..<end)
                 offset = end
             }
             return

@@ -11,8 +11,14 @@ protocol TensorSource {
     var rawBytes: UnsafeRawBufferPointer? { get }
     /// Decodes elements `range` into `into` (`into.count == range.count`).
     func read(_ range: Range<Int>, into: UnsafeMutableBufferPointer<Float>) throws(InteropError)
+    /// Done with `rawBytes[range]` (a passthrough copy has consumed it): let its pages go.
+    func releaseRaw(_ range: Range<Int>)
     /// Done with this tensor: let its pages go.
     func release()
+}
+
+extension TensorSource {
+    func releaseRaw(_ range: Range<Int>) {}
 }
 
 extension SafetensorsDType {
@@ -80,6 +86,15 @@ struct SafetensorsSource: TensorSource {
             throw InteropError(.unsupported, path: file.path, field: info.name,
                                "dtype \(info.dtype.rawValue) cannot be converted; model tensors must be F32, F16, BF16 or F64")
         }
+        // Chunks are read front to back once: drop what was decoded, so the resident set
+        // stays near one chunk even for a tensor of gigabytes.
+        let size = Int(info.dtype.bitSize / 8)
+        releaseRaw((first * size)..<((first + n) * size))
+    }
+
+    func releaseRaw(_ range: Range<Int>) {
+        let base = Int(info.fileRange.lowerBound)
+        file.release(bytes: (base + range.lowerBound)..<(base + range.upperBound))
     }
 
     func release() { file.release(info) }
@@ -87,22 +102,46 @@ struct SafetensorsSource: TensorSource {
 
 /// A tensor of an open `.qstar` file (raw: a view of the map; zstd: decoded once, owned).
 struct QStarSource: TensorSource {
+    let file: QStarFile
     let view: TensorView
     let path: String
+
+    init(file: QStarFile, info: TensorInfo, path: String) throws(InteropError) {
+        self.file = file
+        self.path = path
+        do throws(QStarError) {
+            view = try file.tensor(info)
+        } catch {
+            throw InteropError(error).naming(path)
+        }
+    }
 
     var elementCount: Int { view.elementCount }
     var storedDType: DType? { view.dtype }
     var rawBytes: UnsafeRawBufferPointer? { view.bytes }
 
     func read(_ range: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws(InteropError) {
-        do {
+        do throws(QStarError) {
             try view.decodeFloat32(elements: range, into: out)
         } catch {
             throw InteropError(error).naming(path)
         }
+        // Read front to back once: let the decoded part of a mapped tensor go.
+        let inner = UInt64(view.shape.last ?? 1)
+        if let from = view.dtype.byteCount(elementCount: UInt64(range.lowerBound), innermost: inner),
+           let to = view.dtype.byteCount(elementCount: UInt64(range.upperBound), innermost: inner) {
+            releaseRaw(Int(from)..<Int(to))
+        }
     }
 
-    func release() {}
+    /// Raw tensors are views of the file mapping, whose pages can go once copied; a zstd
+    /// tensor's decoded bytes are owned memory and are freed with the view instead.
+    func releaseRaw(_ range: Range<Int>) {
+        guard view.info.encoding == .raw else { return }
+        releaseMappedPages(UnsafeRawBufferPointer(rebasing: view.bytes[range]))
+    }
+
+    func release() { releaseMappedPages(file.storedBytes(view.info)) }
 }
 
 /// Row 0 of a `[2, H]` source times a scale (Quiet-STaR thought embeddings, import direction).
@@ -123,6 +162,7 @@ struct ScaledRowSource<Base: TensorSource>: TensorSource {
 
     func release() { base.release() }
 }
+
 
 /// Values computed in memory (small: the exported `[2, H]` thought parameters).
 struct ArraySource: TensorSource {

@@ -11,7 +11,7 @@ import Testing
         let entries = try #require(manifest.objectEntries)
         #expect(entries.count >= 25)
         for (name, record) in entries {
-            let ours = try #require(record["ours_accepts"]?.boolValue)
+            let ours = try #require(record["ours_accepts"]?.boolValue as Bool?)
             let path = Fixtures.path("safetensors/\(name)")
             do {
                 let file = try SafetensorsFile(path: path)
