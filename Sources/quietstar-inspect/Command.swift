@@ -26,7 +26,9 @@ struct QuietStarInspect: ParsableCommand {
             then its first N values (default 16; --limit 0 prints all), 8 per line after the \
             flat index of the first. Floating dtypes (f32, f16, bf16, q8_0) are decoded to \
             Float; integer dtypes (i32, i64, u8) print as integers. A damaged raw tensor's \
-            values are still printed, marked as such, with exit status 3.
+            values are still printed, marked as such, with exit status 3. A tensor whose dtype \
+            or encoding comes from a newer format version is listed but cannot be printed \
+            (exit status 65).
 
             --json: the same as one JSON object on stdout, keys in a fixed order. Summary: \
             file, model, metadata (key -> {"type", "value"}; arrays over 16 elements and \

@@ -1,3 +1,4 @@
+import Foundation
 import QuietStarCLI
 import QuietStarFormat
 
@@ -68,9 +69,10 @@ enum Human {
         "[" + dims.map(String.init).joined(separator: ", ") + "]"
     }
 
-    /// A quoted, escaped string, cut to about `limit` characters unless `limit` is nil.
+    /// A quoted, escaped string, cut to about `limit` characters unless `limit` is nil. Inner
+    /// quotes become \" (unambiguous: DisplayEscaping already doubled every backslash).
     static func quoted(_ s: String, limit: Int?) -> String {
-        let escaped = DisplayEscaping.escape(s)
+        let escaped = DisplayEscaping.escape(s).replacingOccurrences(of: "\"", with: "\\\"")
         guard let limit, escaped.count > limit else { return "\"" + escaped + "\"" }
         return "\"" + String(escaped.prefix(limit)) + "\"... (\(grouped(UInt64(s.utf8.count))) bytes)"
     }

@@ -45,7 +45,7 @@ enum Verification {
                            + "reader cannot decode; only its checksum was checked")
             }
             let rate = seconds >= 0.001 ? ", \(Human.fixed(Double(bytes) / seconds / 1e9, digits: 2)) GB/s" : ""
-            let scope = "\(checked) tensors, \(Human.bytes(bytes)) in \(Human.fixed(seconds, digits: 3)) s\(rate)"
+            let scope = "\(Human.plural(checked, "tensor")), \(Human.bytes(bytes)) in \(Human.fixed(seconds, digits: 3)) s\(rate)"
             if damaged.isEmpty {
                 out.append("ok: all checksums match (\(scope))")
             } else {
