@@ -47,6 +47,14 @@ let exitStatusHelp = "Exit status:\n" + [ExitStatus.success, .usage, .invalidInp
     return "  \(status.rawValue)\(status.rawValue < 10 ? "   " : "  ")\(text)"
 }.joined(separator: "\n")
 
+/// This process's peak resident set (the kernel's high-water mark), for the --json summary:
+/// conversions stream, so it stays far below the model size.
+func peakResidentBytes() -> UInt64 {
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+    return UInt64(max(0, usage.ru_maxrss)) * 1024  // kilobytes on Linux
+}
+
 /// `--dtype` values.
 enum DTypeArgument: String, ExpressibleByArgument, CaseIterable {
     case f32, f16, bf16, q8_0
@@ -107,7 +115,9 @@ func runConversion(_ common: CommonOptions, _ body: (@escaping (ConversionProgre
             DisplayEscaping.escape(report.output), report.tensorCount, dtypes, Double(report.bytesWritten) / 1e6, report.seconds))
     }
     if common.json {
-        FileHandle.standardOutput.write(Data(JSONWriter.render(report.json).utf8))
+        var summary = report.json.objectEntries ?? []
+        summary.append(("max_resident_bytes", .integer(peakResidentBytes())))
+        FileHandle.standardOutput.write(Data(JSONWriter.render(.object(summary)).utf8))
     }
 }
 
