@@ -104,13 +104,14 @@ extension Tokenizer {
             swap(&prepared, &work.prepared)
             defer { swap(&prepared, &work.prepared) }
             let r = Array(replacement.utf8)
+            // Spaces become the replacement; then it is prepended unless the text now starts with it.
+            let startsWithReplacement = text.first == 0x20 || text.starts(with: r)
             prepared.removeAll(keepingCapacity: true)
+            if !startsWithReplacement && (scheme == .always || (scheme == .first && startsInput)) {
+                prepared.append(contentsOf: r)
+            }
             for b in text {
                 if b == 0x20 { prepared.append(contentsOf: r) } else { prepared.append(b) }
-            }
-            let startsWithReplacement = prepared.starts(with: r)
-            if !startsWithReplacement && (scheme == .always || (scheme == .first && startsInput)) {
-                prepared.insert(contentsOf: r, at: 0)
             }
             prepared.withUnsafeBufferPointer { t in
                 guard split else {

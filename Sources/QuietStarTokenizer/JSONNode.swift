@@ -53,8 +53,22 @@ struct JSONNode {
     }
 
     func array() throws(TokenizerError) -> [JSONNode] {
+        try rawArray().enumerated().map { element($0.offset, $0.element) }
+    }
+
+    /// The elements without their paths (building 10^5 path strings costs more than parsing);
+    /// `element(_:_:)` makes the node for an element that needs a closer look or an error.
+    func rawArray() throws(TokenizerError) -> [Any] {
         guard let a = value as? [Any] else { throw error("expected an array, found \(kind)") }
-        return a.enumerated().map { JSONNode(value: $0.element, file: file, path: "\(path)[\($0.offset)]") }
+        return a
+    }
+
+    func element(_ index: Int, _ value: Any) -> JSONNode {
+        JSONNode(value: value, file: file, path: "\(path)[\(index)]")
+    }
+
+    func member(_ key: String, _ value: Any) -> JSONNode {
+        JSONNode(value: value, file: file, path: "\(path)[\(key.debugDescription)]")
     }
 
     func string() throws(TokenizerError) -> String {

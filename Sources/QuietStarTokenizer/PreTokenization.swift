@@ -13,10 +13,15 @@
 /// - `(?i:'s|...)`: ASCII case-insensitive, plus U+017F LATIN SMALL LETTER LONG S, which
 ///   Unicode case folding equates with "s".
 struct SplitScanner {
-    private var scalars: [UInt32] = []
-    private var classes: [ScalarClass] = []
-    /// Byte offset of each scalar, plus the end.
-    private var offsets: [Int32] = []
+    /// One decoded character: its value, its class, and the byte offset where it starts.
+    struct Character {
+        var scalar: UInt32
+        var offset: Int32
+        var cls: ScalarClass
+    }
+
+    /// The characters of the text being split, plus an end marker holding the text's length.
+    private var chars: [Character] = []
     /// Byte offsets where the words of the last `split` end.
     private(set) var wordEnds: [Int32] = []
 
@@ -24,7 +29,7 @@ struct SplitScanner {
     mutating func split(_ text: UnsafeBufferPointer<UInt8>, pattern: TokenizerSpec.SplitPattern) {
         decode(text)
         wordEnds.removeAll(keepingCapacity: true)
-        let m = scalars.count
+        let m = chars.count - 1
         var k = 0
         while k < m {
             switch pattern {
@@ -32,44 +37,46 @@ struct SplitScanner {
             case .llama3: k = llama3(k, m, maxDigits: 3)
             case .qwen2: k = llama3(k, m, maxDigits: 1)
             }
-            wordEnds.append(offsets[k])
+            wordEnds.append(chars[k].offset)
         }
     }
 
     private mutating func decode(_ text: UnsafeBufferPointer<UInt8>) {
-        scalars.removeAll(keepingCapacity: true)
-        classes.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
-        var i = 0
-        while i < text.count {
-            let b = text[i]
-            let v: UInt32, length: Int
-            if b < 0x80 {
-                (v, length) = (UInt32(b), 1)
-            } else {
-                let (s, n) = decodeScalar(text, at: i)
-                (v, length) = (s.value, n)
+        chars.removeAll(keepingCapacity: true)
+        chars.reserveCapacity(text.count + 1)
+        ScalarClass.basicPlane.withUnsafeBufferPointer { plane in
+            var i = 0
+            while i < text.count {
+                let b = text[i]
+                if b < 0x80 {
+                    chars.append(Character(scalar: UInt32(b), offset: Int32(i), cls: plane[Int(b)]))
+                    i += 1
+                } else {
+                    let (s, length) = decodeScalar(text, at: i)
+                    let cls = s.value < 0x10000 ? plane[Int(s.value)] : ScalarClass.compute(s.value)
+                    chars.append(Character(scalar: s.value, offset: Int32(i), cls: cls))
+                    i += length
+                }
             }
-            scalars.append(v)
-            classes.append(ScalarClass.of(v))
-            offsets.append(Int32(i))
-            i += length
         }
-        offsets.append(Int32(text.count))
+        chars.append(Character(scalar: 0, offset: Int32(text.count), cls: .other))
     }
+
+    @inline(__always)
+    private func cls(_ k: Int) -> ScalarClass { chars[k].cls }
 
     /// End of the run of characters of class `c` starting at `k`.
     @inline(__always)
     private func run(_ c: ScalarClass, _ k: Int, _ m: Int) -> Int {
         var j = k
-        while j < m && classes[j] == c { j += 1 }
+        while j < m && chars[j].cls == c { j += 1 }
         return j
     }
 
     @inline(__always)
     private func whitespaceRun(_ k: Int, _ m: Int) -> Int {
         var j = k
-        while j < m && classes[j].isWhitespace { j += 1 }
+        while j < m && chars[j].cls.isWhitespace { j += 1 }
         return j
     }
 
@@ -88,12 +95,12 @@ struct SplitScanner {
             if v >= 0x41 && v <= 0x5A { return v + 0x20 }
             return v == 0x17F ? 0x73 : v   // ſ folds to s
         }
-        let a = letter(scalars[k + 1])
+        let a = letter(chars[k + 1].scalar)
         switch a {
         case 0x73, 0x74, 0x6D, 0x64: return k + 2   // 's 't 'm 'd
         case 0x72, 0x76, 0x6C:                       // 're 've 'll
             guard k + 2 < m else { return nil }
-            let b = letter(scalars[k + 2])
+            let b = letter(chars[k + 2].scalar)
             return (a == 0x6C ? b == 0x6C : b == 0x65) ? k + 3 : nil
         default: return nil
         }
@@ -101,10 +108,10 @@ struct SplitScanner {
 
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
     private func gpt2(_ k: Int, _ m: Int) -> Int {
-        if scalars[k] == 0x27, let end = contraction(k, m, caseInsensitive: false) { return end }
-        var c = classes[k]
+        if chars[k].scalar == 0x27, let end = contraction(k, m, caseInsensitive: false) { return end }
+        var c = cls(k)
         var from = k
-        if c == .space && k + 1 < m, case let next = classes[k + 1], next == .letter || next == .number || next == .other {
+        if c == .space && k + 1 < m, case let next = cls(k + 1), next == .letter || next == .number || next == .other {
             c = next
             from = k + 1
         }
@@ -117,18 +124,18 @@ struct SplitScanner {
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     /// (Qwen2: `\p{N}` instead of `\p{N}{1,3}`).
     private func llama3(_ k: Int, _ m: Int, maxDigits: Int) -> Int {
-        if scalars[k] == 0x27, let end = contraction(k, m, caseInsensitive: true) { return end }
-        let c = classes[k]
+        if chars[k].scalar == 0x27, let end = contraction(k, m, caseInsensitive: true) { return end }
+        let c = cls(k)
         if c == .letter { return run(.letter, k, m) }
-        if c != .newline && c != .number && k + 1 < m && classes[k + 1] == .letter { return run(.letter, k + 1, m) }
+        if c != .newline && c != .number && k + 1 < m && cls(k + 1) == .letter { return run(.letter, k + 1, m) }
         if c == .number { return min(run(.number, k, m), k + maxDigits) }
         if c == .other { return run(.newline, run(.other, k, m), m) }
-        if c == .space && k + 1 < m && classes[k + 1] == .other { return run(.newline, run(.other, k + 1, m), m) }
+        if c == .space && k + 1 < m && cls(k + 1) == .other { return run(.newline, run(.other, k + 1, m), m) }
         // Whitespace: up to the run's last newline, else the \s+(?!\S) rule.
         let end = whitespaceRun(k, m)
         var j = end - 1
         while j >= k {
-            if classes[j] == .newline { return j + 1 }
+            if cls(j) == .newline { return j + 1 }
             j -= 1
         }
         return trailingWhitespace(k, end, m)

@@ -29,16 +29,15 @@ enum ScalarClass: UInt8 {
     /// classifying every code point with both (4657 differences, all of age 17.0).
     static let referenceUnicodeVersion: (major: Int, minor: Int) = (16, 0)
 
-    @inline(__always)
     static func of(_ v: UInt32) -> ScalarClass {
-        if v < 0x10000 { return ScalarClass(rawValue: basicPlane[Int(v)])! }
-        return compute(v)
+        v < 0x10000 ? basicPlane[Int(v)] : compute(v)
     }
 
-    /// The Basic Multilingual Plane as a table (64 KiB, built on first use).
-    private static let basicPlane: [UInt8] = (0..<UInt32(0x10000)).map { compute($0).rawValue }
+    /// The Basic Multilingual Plane as a table (64 KiB, built on first use). Hot loops fetch it
+    /// once and index it directly; other planes are rare enough to compute.
+    static let basicPlane: [ScalarClass] = (0..<UInt32(0x10000)).map { compute($0) }
 
-    private static func compute(_ v: UInt32) -> ScalarClass {
+    static func compute(_ v: UInt32) -> ScalarClass {
         switch v {
         case 0x20: return .space
         case 0x0A, 0x0D: return .newline

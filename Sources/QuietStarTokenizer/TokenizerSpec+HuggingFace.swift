@@ -93,17 +93,17 @@ extension TokenizerSpec {
         let pad = try specialId("pad_token")
         var addBos = false, addEos = false
         if let template {
-            let where_ = "tokenizer.json: post_processor"
+            let location = "tokenizer.json: post_processor"
             if let first = template.prefix.first {
                 if let bos, bos != first {
-                    throw TokenizerError(where_, "TemplateProcessing adds id \(first) before the text but tokenizer_config.json's bos_token is id \(bos)")
+                    throw TokenizerError(location, "TemplateProcessing adds id \(first) before the text but tokenizer_config.json's bos_token is id \(bos)")
                 }
                 bos = first
                 addBos = true
             }
             if let last = template.suffix.first {
                 if let eos, eos != last {
-                    throw TokenizerError(where_, "TemplateProcessing adds id \(last) after the text but tokenizer_config.json's eos_token is id \(eos)")
+                    throw TokenizerError(location, "TemplateProcessing adds id \(last) after the text but tokenizer_config.json's eos_token is id \(eos)")
                 }
                 eos = last
                 addEos = true
@@ -135,13 +135,13 @@ extension TokenizerSpec {
         let vocab = try node.object()
         var tokens = [String?](repeating: nil, count: vocab.count)
         for (token, value) in vocab {
-            let entry = JSONNode(value: value, file: node.file, path: "\(node.path)[\(token.debugDescription)]")
-            let id = try entry.int()
-            guard id >= 0, id < vocab.count else {
-                throw entry.error("id \(id) is outside 0..<\(vocab.count); ids must be dense")
+            guard let number = value as? NSNumber, !(value is String), case let id = number.intValue,
+                  Double(id) == number.doubleValue, id >= 0, id < vocab.count else {
+                let entry = node.member(token, value)
+                throw entry.error("expected an id in 0..<\(vocab.count) (ids must be dense), found \(entry.kind)")
             }
             if let other = tokens[id] {
-                throw entry.error("id \(id) is also \(other.debugDescription)'s; ids must be unique")
+                throw node.member(token, value).error("id \(id) is also \(other.debugDescription)'s; ids must be unique")
             }
             tokens[id] = token
         }
@@ -152,19 +152,21 @@ extension TokenizerSpec {
     private static func readMerges(_ node: JSONNode) throws(TokenizerError) -> [Merge] {
         if node.isNull { return [] }
         var merges: [Merge] = []
-        for entry in try node.array() {
-            if let line = entry.value as? String {
+        let entries = try node.rawArray()
+        merges.reserveCapacity(entries.count)
+        for (i, value) in entries.enumerated() {
+            if let line = value as? String {
                 // As tokenizers' convert_merges_to_hashmap: exactly one space; "#version" lines skipped.
                 if line.hasPrefix("#version") { continue }
                 let parts = line.split(separator: " ", omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
-                    throw entry.error("a merge string must be two tokens separated by one space, found \(line.debugDescription)")
+                    throw node.element(i, value).error("a merge string must be two tokens separated by one space, found \(line.debugDescription)")
                 }
                 merges.append(Merge(String(parts[0]), String(parts[1])))
+            } else if let pair = value as? [Any], pair.count == 2, let left = pair[0] as? String, let right = pair[1] as? String {
+                merges.append(Merge(left, right))
             } else {
-                let pair = try entry.array()
-                guard pair.count == 2 else { throw entry.error("a merge pair must have two tokens, found \(pair.count)") }
-                merges.append(Merge(try pair[0].string(), try pair[1].string()))
+                throw node.element(i, value).error("a merge must be \"left right\" or [\"left\", \"right\"], found \(node.element(i, value).kind)")
             }
         }
         return merges
