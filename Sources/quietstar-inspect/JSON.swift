@@ -77,7 +77,7 @@ indirect enum JSON {
                     value.write(into: &line, indent: indent + 1)
                 }
                 line += "}"
-                if line.count <= JSON.inlineWidth { out += line; return }
+                if line.utf8.count <= JSON.inlineWidth { out += line; return }
             }
             let pad = String(repeating: "  ", count: indent + 1)
             out += "{\n"
@@ -101,6 +101,12 @@ indirect enum JSON {
     /// DEL and C1 controls are escaped too, so raw JSON on a terminal is as safe as the summary.
     static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Fast path: printable ASCII without quote or backslash (nearly every name and key).
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
