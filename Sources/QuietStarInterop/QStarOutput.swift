@@ -83,7 +83,7 @@ func writeQStar(path: String, tensors: [PlannedTensor], metadata: Metadata, comp
 /// `xxh64:0123456789abcdef` of some bytes (the digest format of `provenance.*`).
 func xxh64Digest(_ bytes: [UInt8]) -> String {
     let h = XXH64.hash(bytes)
-    let hex = String(h, radix: 16)
+    let hex = String(h, radix: 16, uppercase: true)
     return "xxh64:" + String(repeating: "0", count: 16 - hex.count) + hex
 }
 

@@ -25,9 +25,9 @@ enum TokenizerBridge {
         do throws(TokenizerError) {
             spec = try TokenizerSpec(huggingFaceTokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfigJSON)
         } catch {
-            // The tokenizer module names the JSON location; unsupported configurations and
-            // malformed files both land here, and both are problems with this input file.
-            throw InteropError(.invalidInput, path: path, field: error.location, error.message)
+            // Unsupported configurations and malformed files both land here, and both are
+            // problems with this input.
+            throw located(error, path: path)
         }
         return ImportedTokenizer(spec: spec, metadata: spec.metadata.entries)
     }
@@ -40,9 +40,25 @@ enum TokenizerBridge {
         do throws(TokenizerError) {
             spec = try TokenizerSpec(metadata: metadata)
         } catch {
-            throw InteropError(.invalidInput, path: path, field: error.location, error.message)
+            throw located(error, path: path)
         }
         guard let json = spec.huggingFaceTokenizerJSON else { return nil }
         return (Data(json.utf8), spec.huggingFaceTokenizerConfigJSON.map { Data($0.utf8) })
+    }
+
+    /// The tokenizer module locates errors as "tokenizer.json: model.type" or "metadata: key";
+    /// this makes the file part the error's path and the rest its field.
+    static func located(_ error: TokenizerError, path: String) -> InteropError {
+        var file = path
+        var field: String? = error.location
+        if let colon = error.location.range(of: ": ") {
+            let place = String(error.location[..<colon.lowerBound])
+            field = String(error.location[colon.upperBound...])
+            if place.hasSuffix(".json") { file = joinPath(parentDirectory(of: path), place) }
+        } else if error.location.hasSuffix(".json") {
+            file = joinPath(parentDirectory(of: path), error.location)
+            field = nil
+        }
+        return InteropError(.invalidInput, path: file, field: field, error.message)
     }
 }

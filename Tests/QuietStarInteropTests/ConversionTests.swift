@@ -119,6 +119,38 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
         }
     }
 
+    /// F16 and F64 sources: F16 is kept bit for bit, F64 is rounded to the nearest f32.
+    @Test func f16AndF64SourcesConvert() throws {
+        let dir = try TemporaryDirectory()
+        let source = try SafetensorsFile(path: Fixtures.hf("mistral") + "/model.safetensors")
+        for dtype in [SafetensorsDType.f16, .f64] {
+            let folder = dir.file(dtype.rawValue)
+            try FileManager.default.copyItem(atPath: Fixtures.hf("mistral"), toPath: folder)
+            try FileManager.default.removeItem(atPath: folder + "/model.safetensors")
+            let writer = try SafetensorsWriter(path: folder + "/model.safetensors",
+                                               entries: source.tensors.map { .init(name: $0.name, dtype: dtype, shape: $0.shape) })
+            for info in source.tensors {
+                let values = referenceValues(source, info.name)
+                let bytes: [UInt8] = dtype == .f16
+                    ? values.map { Float16($0).bitPattern }.withUnsafeBytes { Array($0) }
+                    : values.map { Double($0) + 1e-12 }.withUnsafeBytes { Array($0) }
+                try bytes.withUnsafeBytes { try writer.write(info.name, $0) }
+            }
+            try writer.finish()
+            let out = dir.file("\(dtype.rawValue).qstar")
+            _ = try convertFromHF(directory: folder, output: out)
+            let file = try QStarFile.open(path: out)
+            let written = try SafetensorsFile(path: folder + "/model.safetensors")
+            for info in written.tensors {
+                let name = try #require(HFTensorNames.qstarName(forHF: info.name))
+                let view = try file.tensor(name)
+                #expect(view.dtype == (dtype == .f16 ? .f16 : .f32))
+                if dtype == .f16 { #expect(bytesEqual(view, written.data(info))) }
+                #expect(try view.toFloat32() == referenceValues(written, info.name))
+            }
+        }
+    }
+
     /// to-hf then from-hf gives back the same .qstar tensors bit for bit (f32), and the exported
     /// safetensors hold the original Hugging Face bytes.
     @Test(arguments: Fixtures.hfModels.filter { $0 != "llama-bf16" })

@@ -125,6 +125,19 @@ import Testing
         }
     }
 
+    @Test func unsupportedTokenizerIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let input = try copy("qwen2", into: dir)
+        let path = input + "/tokenizer.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"type\": \"BPE\"", with: "\"type\": \"WordPiece\"")
+            .write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) != text)
+        expectFailure(dir, kind: .invalidInput, path: path) {
+            _ = try convertFromHF(directory: input, output: dir.file("out.qstar"))
+        }
+    }
+
     @Test func configProblems() throws {
         let dir = try TemporaryDirectory()
         let input = try copy("llama3", into: dir)
