@@ -190,7 +190,10 @@ import Testing
         #expect(v["ok"] as? Bool == false && list.count == 1)
         #expect(list.first?["name"] as? String == victim && list.first?["offset"] as? Int == Int(info.offset))
         #expect(list.first?["kind"] as? String == "checksum")
-        // The summary does not read tensor data: it still succeeds.
+        // --tensor on it fails the same way (a raw one still prints, flagged); the summary does
+        // not read tensor data and still succeeds.
+        let values = try inspect(path, "--tensor", victim)
+        #expect(values.status == 3 && values.stderrText.contains("\(victim)"))
         #expect(try inspect(path).status == 0)
     }
 
