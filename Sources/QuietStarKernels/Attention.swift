@@ -1,33 +1,44 @@
 import Foundation
 
-/// A run of cached keys and values that some query rows attend to: row `r` of the span has its
-/// keys at `keys + r * rowStride` and values at `values + r * rowStride`, `kvHeads * headDim`
-/// floats each (head `h` at offset `h * headDim`).
+/// A run of cached keys and values that some query rows attend to: kv head `h` of row `r` of the
+/// span has its `headDim` keys at `keys + r * rowStride + h * headStride` (values likewise).
+///
+/// `headStride` nil means the heads of a row are packed (`headStride = headDim`), the layout of a
+/// `[positions, kvHeads * headDim]` cache. A head-major cache (`[kvHeads, positions, headDim]`:
+/// `rowStride = headDim`, `headStride = capacity * headDim`) lets each (row, kv head) work unit
+/// stream contiguous memory, which decode over long caches rewards (see `quietstar-bench kernels`,
+/// attention decode cases).
 public struct KeySpan: @unchecked Sendable {
     public var keys: UnsafePointer<Float>
     public var values: UnsafePointer<Float>
     public var rowStride: Int
     public var count: Int
+    public var headStride: Int?
 
-    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, rowStride: Int, count: Int) {
+    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, rowStride: Int, count: Int,
+                headStride: Int? = nil) {
         precondition(count >= 0, "KeySpan: negative count")
         self.keys = keys
         self.values = values
         self.rowStride = rowStride
         self.count = count
+        self.headStride = headStride
     }
 }
 
-/// Where the gradients of a `KeySpan`'s keys and values go (same row layout as the span).
+/// Where the gradients of a `KeySpan`'s keys and values go (same layout rules as `KeySpan`).
 public struct KeySpanGradient: @unchecked Sendable {
     public var dKeys: UnsafeMutablePointer<Float>
     public var dValues: UnsafeMutablePointer<Float>
     public var rowStride: Int
+    public var headStride: Int?
 
-    public init(dKeys: UnsafeMutablePointer<Float>, dValues: UnsafeMutablePointer<Float>, rowStride: Int) {
+    public init(dKeys: UnsafeMutablePointer<Float>, dValues: UnsafeMutablePointer<Float>, rowStride: Int,
+                headStride: Int? = nil) {
         self.dKeys = dKeys
         self.dValues = dValues
         self.rowStride = rowStride
+        self.headStride = headStride
     }
 }
 
@@ -96,7 +107,8 @@ public enum Attention {
                 var shared = first.count
                 for t in 1..<max(1, n) {
                     let a = spans(r0 + t).0
-                    if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride {
+                    if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride
+                        || a.headStride != first.headStride {
                         shared = 0
                         break
                     }
@@ -195,8 +207,9 @@ private struct OnlineSoftmax {
         let end = from + count
         while j0 < end {
             let nb = min(block, end - j0)
-            let kBase = span.keys + j0 * span.rowStride + kvHead * hd
-            let vBase = span.values + j0 * span.rowStride + kvHead * hd
+            let head = kvHead * (span.headStride ?? hd)
+            let kBase = span.keys + j0 * span.rowStride + head
+            let vBase = span.values + j0 * span.rowStride + head
             // Scores.
             var v = vectors.lowerBound
             while v < vectors.upperBound {
@@ -308,15 +321,15 @@ private struct HeadGradient {
     /// dq += dS·k; dK += dS·q.
     @inline(__always)
     func accumulate(_ span: KeySpan, _ grad: KeySpanGradient) {
-        let off = kvHead * headDim
+        let off = kvHead * (span.headStride ?? headDim), gOff = kvHead * (grad.headStride ?? headDim)
         for j in 0..<span.count {
             let k = span.keys + j * span.rowStride + off
             let v = span.values + j * span.rowStride + off
             let p = exp1(scale * Vec.dot(q, k, headDim) - lse)
-            Vec.axpy(p, dOut, grad.dValues + j * grad.rowStride + off, headDim)
+            Vec.axpy(p, dOut, grad.dValues + j * grad.rowStride + gOff, headDim)
             let ds = p * (Vec.dot(dOut, v, headDim) - delta) * scale
             Vec.axpy(ds, k, dq, headDim)
-            Vec.axpy(ds, q, grad.dKeys + j * grad.rowStride + off, headDim)
+            Vec.axpy(ds, q, grad.dKeys + j * grad.rowStride + gOff, headDim)
         }
     }
 }

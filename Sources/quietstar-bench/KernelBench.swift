@@ -218,19 +218,33 @@ struct KernelBench: ParsableCommand {
         let sequences = 16, cacheLen = d.context / 2
         let k = BenchBuffer<Float>(random: sequences * cacheLen * kvDim), v = BenchBuffer<Float>(random: sequences * cacheLen * kvDim)
         let q = BenchBuffer<Float>(random: max(sequences, 256) * qDim), out = BenchBuffer<Float>(zeros: max(sequences, 256) * qDim)
-        let decode = Bench.measure(minTime: minTime) {
-            Attention.forward(q: q.pointer, rows: sequences, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
-                              spans: { s in
-                                  (KeySpan(keys: k.pointer + s * cacheLen * kvDim, values: v.pointer + s * cacheLen * kvDim,
-                                           rowStride: kvDim, count: cacheLen), nil)
-                              }, out: out.pointer, scratch: scratch)
-        }
         // Per query head and key: q·k and p·v, 2·headDim flops each.
         let decodeFlops = Double(sequences * d.heads * cacheLen) * 4 * Double(d.headDim)
-        BenchOutput.emit([("bench", "attention"), ("case", "decode"), ("rows", .int(sequences)), ("keys_per_row", .int(cacheLen)),
-                          ("heads", .int(d.heads)), ("kv_heads", .int(d.kvHeads)), ("head_dim", .int(d.headDim)),
-                          ("gflops", .double(decodeFlops / decode.median / 1e9)),
-                          ("kv_gb_per_s", .double(Double(sequences * cacheLen * kvDim * 8) / decode.median / 1e9))] + decode.fields)
+        // The same caches packed per row ([positions, kvHeads·headDim]) and head-major
+        // ([kvHeads, positions, headDim] per sequence, through `headStride`), timed interleaved.
+        let layouts: [(String, (Int) -> (KeySpan, KeySpan?))] = [
+            ("decode_packed", { s in
+                (KeySpan(keys: k.pointer + s * cacheLen * kvDim, values: v.pointer + s * cacheLen * kvDim,
+                         rowStride: kvDim, count: cacheLen), nil)
+            }),
+            ("decode_head_major", { s in
+                (KeySpan(keys: k.pointer + s * cacheLen * kvDim, values: v.pointer + s * cacheLen * kvDim,
+                         rowStride: d.headDim, count: cacheLen, headStride: cacheLen * d.headDim), nil)
+            }),
+        ]
+        let timings = Bench.measureInterleaved(minTime: minTime, layouts.map { _, spans in
+            {
+                Attention.forward(q: q.pointer, rows: sequences, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim,
+                                  spans: spans, out: out.pointer, scratch: scratch)
+            }
+        })
+        for ((label, _), decode) in zip(layouts, timings) {
+            BenchOutput.emit([("bench", "attention"), ("case", .string(label)), ("rows", .int(sequences)),
+                              ("keys_per_row", .int(cacheLen)), ("heads", .int(d.heads)), ("kv_heads", .int(d.kvHeads)),
+                              ("head_dim", .int(d.headDim)), ("gflops", .double(decodeFlops / decode.median / 1e9)),
+                              ("kv_gb_per_s", .double(Double(sequences * cacheLen * kvDim * 8) / decode.median / 1e9))]
+                             + decode.fields)
+        }
         // Prefill: 256 rows attending causally to themselves.
         let rows = 256
         let prefill = Bench.measure(minTime: minTime) {

@@ -98,6 +98,57 @@ import Testing
         expectGradient(v0, analytic: g.dv, count: 30, "attention dv") { dot64(run(q0, k0, $0, backward: false).out, dy) }
     }
 
+    /// The same problems with the cache stored head-major (`[kvHeads, positions, headDim]`, via
+    /// `headStride`) give the same results.
+    @Test(arguments: ["attention_causal", "attention_thought"])
+    func headMajorCache(name: String) {
+        let ref = Reference.shared
+        let p = ref.params(name)
+        let rows = p["rows"] as! Int, heads = p["heads"] as! Int, kvHeads = p["kvHeads"] as! Int
+        let hd = p["headDim"] as! Int, kvRows = p["kvRows"] as! Int, stride = p["rowStride"] as! Int
+        let rowSpans = Self.spans(name)
+        // Repack [kvRows, stride] -> [kvHeads, kvRows, hd].
+        func headMajor(_ a: [Float]) -> [Float] {
+            var out = [Float](repeating: 0, count: kvHeads * kvRows * hd)
+            for h in 0..<kvHeads { for r in 0..<kvRows { for d in 0..<hd { out[(h * kvRows + r) * hd + d] = a[r * stride + h * hd + d] } } }
+            return out
+        }
+        let k = headMajor(ref.floats("\(name)/k")), v = headMajor(ref.floats("\(name)/v"))
+        var out = [Float](repeating: .nan, count: rows * heads * hd), lse = [Float](repeating: .nan, count: rows * heads)
+        var dq = out, dk = [Float](repeating: 0, count: k.count), dv = dk
+        k.withUnsafeBufferPointer { kb in
+            v.withUnsafeBufferPointer { vb in
+                func span(_ s: (start: Int, count: Int, step: Int)) -> KeySpan {
+                    KeySpan(keys: kb.baseAddress! + s.start * hd, values: vb.baseAddress! + s.start * hd,
+                            rowStride: s.step * hd, count: s.count, headStride: kvRows * hd)
+                }
+                let spanOf = { (r: Int) -> (KeySpan, KeySpan?) in
+                    (span(rowSpans[r][0]), rowSpans[r].count > 1 ? span(rowSpans[r][1]) : nil)
+                }
+                Attention.forward(q: ref.floats("\(name)/q"), rows: rows, heads: heads, kvHeads: kvHeads, headDim: hd,
+                                  spans: spanOf, out: &out, logSumExp: &lse, scratch: Scratch())
+                dk.withUnsafeMutableBufferPointer { dkb in
+                    dv.withUnsafeMutableBufferPointer { dvb in
+                        func grad(_ s: (start: Int, count: Int, step: Int)) -> KeySpanGradient {
+                            KeySpanGradient(dKeys: dkb.baseAddress! + s.start * hd, dValues: dvb.baseAddress! + s.start * hd,
+                                            rowStride: s.step * hd, headStride: kvRows * hd)
+                        }
+                        Attention.backward(dOut: ref.floats("\(name)/dy"), q: ref.floats("\(name)/q"), out: out,
+                                           logSumExp: lse, rows: rows, heads: heads, kvHeads: kvHeads, headDim: hd,
+                                           spans: spanOf,
+                                           gradients: { r in (grad(rowSpans[r][0]), rowSpans[r].count > 1 ? grad(rowSpans[r][1]) : nil) },
+                                           dq: &dq)
+                    }
+                }
+            }
+        }
+        expectClose(out, ref.floats("\(name)/out"), "\(name) head-major out")
+        expectClose(lse, ref.floats("\(name)/lse"), "\(name) head-major logsumexp")
+        expectClose(dq, ref.floats("\(name)/dq"), "\(name) head-major dq")
+        expectClose(dk, headMajor(ref.floats("\(name)/dk")), "\(name) head-major dk")
+        expectClose(dv, headMajor(ref.floats("\(name)/dv")), "\(name) head-major dv")
+    }
+
     @Test func rowWithoutKeysIsZero() {
         let q: [Float] = [1, 2, 3, 4]
         var out = [Float](repeating: .nan, count: 4), lse = [Float](repeating: 0, count: 1)
