@@ -190,4 +190,22 @@ import Testing
         Embedding.backward(dOut: ref.floats("embedding/dy"), ids: ref.ints("embedding/ids"), count: count, dim: dim, dTable: &dTable)
         expectClose(dTable, ref.floats("embedding/dtable"), "embedding dtable (id 3 repeated three times)")
     }
+
+    @Test func gradientByFiniteDifferences() {
+        var rng = TestRandom(seed: 15)
+        let vocab = 6, dim = 9
+        let ids: [Int32] = [2, 5, 2, 0]
+        let table = rng.floats(vocab * dim), dy = rng.floats(ids.count * dim)
+        func loss(_ t: [Float]) -> Double {
+            var out = [Float](repeating: 0, count: ids.count * dim)
+            t.withUnsafeBytes { raw in
+                Embedding.forward(table: WeightMatrix(dtype: .f32, rows: vocab, cols: dim, base: raw.baseAddress!),
+                                  ids: ids, count: ids.count, out: &out)
+            }
+            return dot64(out, dy)
+        }
+        var dTable = [Float](repeating: 0, count: vocab * dim)
+        Embedding.backward(dOut: dy, ids: ids, count: ids.count, dim: dim, dTable: &dTable)
+        expectGradient(table, analytic: dTable, count: vocab * dim, "embedding dtable", loss: loss)
+    }
 }
