@@ -11,6 +11,7 @@ struct QuietStarBench: ParsableCommand {
             // One line per benchmark file; the machine baselines first.
             SgemmBench.self,
             KernelBench.self,
+            EngineBench.self,
             FormatBench.self,
             ListBenches.self,
         ])

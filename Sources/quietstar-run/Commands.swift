@@ -1,0 +1,270 @@
+import ArgumentParser
+import Foundation
+import QuietStarCLI
+import QuietStarModel
+
+struct QuietStarRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quietstar-run",
+        abstract: "Run a language model over lines of text: generate continuations or score likelihoods.",
+        discussion: """
+            Each input line is one item (a prompt to continue, or a text to score); results come \
+            out in input order, one line per input line, as soon as they are ready. Input streams \
+            through bounded memory, so inputs of any size work. Many lines are processed together \
+            (--batch-size) and a finished line's place is refilled at once.
+
+            Examples:
+              quietstar-run generate --model m.qstar --max-tokens 20 prompts.txt
+              echo 'The capital of France is' | quietstar-run generate --model m.qstar
+              quietstar-run generate --model m.qstar --temperature 0.8 --top-p 0.95 \\
+                  --seed 7 --input-format jsonl --format jsonl in.jsonl > out.jsonl
+              quietstar-run score --model m.qstar --format jsonl --per-token texts.txt
+              # one input over 4 processes: lines 2, 6, 10, ... here
+              quietstar-run generate --model m.qstar --shard 2/4 big.txt > part2.txt
+
+            The model is --model, else $QUIETSTAR_MODEL, else the bundled default \
+            model (none is installed yet).
+
+            Exit status:
+              0   every line succeeded
+              1   some lines failed; each has an error record in its place
+              64  usage error (unknown flag, bad value)
+              65  the model file is invalid (corrupt, unsupported, inconsistent)
+              66  the model file or an input file is missing or unreadable
+              74  I/O error while reading input or writing output (e.g. closed pipe)
+            """,
+        subcommands: [Generate.self, Score.self])
+}
+
+/// Output lines to stdout, written as each result arrives. A failed write (closed pipe, full
+/// disk) ends the run with exit status 74.
+final class Output {
+    private var buffer: [UInt8] = []
+    struct WriteError: Error { var message: String }
+
+    func line(_ text: String) throws(WriteError) {
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: text.utf8)
+        buffer.append(0x0A)
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WriteError(message: "writing the output failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+}
+
+/// What both subcommands do around the library: open inputs, load the model, stream lines
+/// through, write records, report progress and failures, pick the exit status.
+enum LineRun {
+    static func run<Value>(common: CommonOptions, textKeys: [String],
+                           process: (InputLines, (LineOutcome<LineTag, Value>) -> Void, (Int) -> Void) -> Void,
+                           record: @escaping (LineOutcome<LineTag, Value>, Value) -> String,
+                           tokenCount: @escaping (Value) -> Int) throws {
+        signal(SIGPIPE, SIG_IGN)   // a closed stdout becomes a write error (exit 74), not a silent death
+        let missing = LineReader.unreadable(common.files)
+        if !missing.isEmpty {
+            for path in missing { StandardError.report("quietstar-run", "\(path): \(String(cString: strerror(errno)))") }
+            throw ExitCode(ExitStatus.missingInput.rawValue)
+        }
+        if let threads = common.threads { Runtime.configureThreads(threads) }
+
+        let input = InputLines(reader: LineReader(paths: common.files), format: common.inputFormat,
+                               textKeys: textKeys, shard: common.shard)
+        let output = Output()
+        let progress = ProgressLine()
+        let started = DispatchTime.now().uptimeNanoseconds
+        var lines = 0, failed = 0, tokens = 0
+        var writeError: Output.WriteError?
+
+        process(input, { outcome in
+            guard writeError == nil else { return }
+            lines += 1
+            let text: String
+            switch outcome.result {
+            case .success(let value):
+                tokens += tokenCount(value)
+                text = record(outcome, value)
+            case .failure(let error):
+                failed += 1
+                if common.format == .jsonl {
+                    var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"error\":"
+                    JSONLines.string(error.message, into: &s)
+                    text = s + "}"
+                } else {
+                    StandardError.report("quietstar-run", "line \(outcome.line + 1): \(error.message)")
+                    text = ""
+                }
+            }
+            do throws(Output.WriteError) { try output.line(text) } catch { writeError = error }
+        }, { _ in
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            progress.update("\(lines) lines done, \(String(format: "%.1f", Double(tokens) / max(seconds, 1e-9))) tokens/s")
+        })
+        progress.finish()
+
+        if let writeError {
+            StandardError.report("quietstar-run", writeError.message)
+            throw ExitCode(ExitStatus.ioError.rawValue)
+        }
+        if let readError = input.readError {
+            StandardError.report("quietstar-run", readError.description)
+            throw ExitCode(ExitStatus.ioError.rawValue)
+        }
+        if failed > 0 {
+            StandardError.report("quietstar-run", "\(failed) of \(lines) lines failed (error records written in their place)")
+            throw ExitCode(ExitStatus.someLinesFailed.rawValue)
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue each input line (a prompt) with generated text.",
+        discussion: """
+            Text output: one line per prompt, the completion escaped so it stays on one line \
+            (\\n, \\t, \\r, \\\\ and \\u{XX} for other control characters). A failed line \
+            prints an empty line and its error on stderr.
+            JSONL output: {"id", "completion", "completion_tokens", "prompt_tokens", \
+            "finish_reason"} per line ("stop": end-of-sequence token or a --stop string; "length": \
+            --max-tokens reached or the context is full), or {"id", "error"} for a failed line. \
+            "id" is the input object's id, else the 0-based line index. completion_tokens counts \
+            every sampled token, including an end-of-sequence token.
+            JSONL input: {"id": ..., "prompt": "..."} per line.
+
+            --temperature 0 (the default) is greedy decoding. Sampling draws from a generator \
+            seeded by (--seed, line index), so each line's output is the same whatever \
+            --batch-size, --threads or --shard.
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Most tokens generated per line.")
+    var maxTokens: Int = 256
+
+    @Option(name: .long, help: "Stop when the completion contains this string (repeatable); it is not included.")
+    var stop: [String] = []
+
+    @Option(name: .long, help: "Sampling temperature; 0 picks the most likely token.")
+    var temperature: Double = 0
+
+    @Option(name: .long, help: "Sample only among the K most likely tokens (0: all).")
+    var topK: Int = 0
+
+    @Option(name: .long, help: "Sample only among the most likely tokens covering this probability (1: all).")
+    var topP: Double = 1
+
+    @Option(name: .long, help: "Seed of the per-line random generators.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .long, help: "Keep generating after an end-of-sequence token.")
+    var ignoreEos = false
+
+    func validate() throws {
+        var options = generationOptions
+        options.batchSize = common.batchSize
+        do { try options.validate() } catch { throw ValidationError(error.message) }
+    }
+
+    var generationOptions: GenerationOptions {
+        var o = GenerationOptions()
+        o.maxTokens = maxTokens
+        o.stop = stop
+        o.sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
+        o.seed = seed
+        o.batchSize = common.batchSize
+        o.maxStepTokens = common.stepTokens
+        o.ignoreEndOfSequence = ignoreEos
+        return o
+    }
+
+    func run() throws {
+        let model = try ModelLocator.load(common.model)
+        let generator: Generator
+        do { generator = try Generator(model: model, options: generationOptions) } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+        let jsonl = common.format == .jsonl
+        try LineRun.run(common: common, textKeys: ["prompt"],
+                        process: { input, emit, onStep in
+                            var source = input
+                            generator.run(&source, emit: emit, onStep: onStep)
+                        },
+                        record: { outcome, c in
+                            guard jsonl else { return DisplayEscaping.escape(c.text) }
+                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"completion\":"
+                            JSONLines.string(c.text, into: &s)
+                            s += ",\"completion_tokens\":\(c.tokens.count),\"prompt_tokens\":\(c.promptTokens)"
+                            s += ",\"finish_reason\":\"\(c.finishReason.rawValue)\"}"
+                            return s
+                        },
+                        tokenCount: { $0.tokens.count + $0.promptTokens })
+    }
+}
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute the log-likelihood and perplexity of each input line.",
+        discussion: """
+            For each line: logprob = Σ_{j≥1} log p(token j | tokens 0..j-1) (natural log), the \
+            token count n (including the BOS token when the tokenizer adds one) and perplexity = \
+            exp(-logprob / (n - 1)).
+            Text output: "logprob<TAB>token_count<TAB>perplexity" per line (perplexity "nan" when \
+            n < 2); a failed line prints an empty line and its error on stderr.
+            JSONL output: {"id", "logprob", "token_count", "perplexity"}; with --per-token also \
+            "token_ids", "tokens" (each token's text) and "logprobs", aligned with token_ids: entry \
+            j is log p(token j | tokens 0..j-1), entry 0 is null.
+            JSONL input: {"id": ..., "text": "..."} (or "prompt") per line.
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Flag(name: .long, help: "Add per-token ids, texts and log-probabilities (needs --format jsonl).")
+    var perToken = false
+
+    func validate() throws {
+        if perToken && common.format != .jsonl { throw ValidationError("--per-token needs --format jsonl") }
+    }
+
+    func run() throws {
+        let model = try ModelLocator.load(common.model)
+        var options = ScoreOptions()
+        options.batchSize = common.batchSize
+        options.maxStepTokens = common.stepTokens
+        options.perToken = perToken
+        let scorer: Scorer
+        do { scorer = try Scorer(model: model, options: options) } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+        let jsonl = common.format == .jsonl
+        let tokenizer = model.tokenizer
+        try LineRun.run(common: common, textKeys: ["text", "prompt"],
+                        process: { input, emit, onStep in
+                            var source = input
+                            scorer.run(&source, emit: emit, onStep: onStep)
+                        },
+                        record: { outcome, score in
+                            let ppl = score.perplexity ?? .nan
+                            guard jsonl else { return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)" }
+                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)")
+                            s += ",\"logprob\":\(JSONLines.number(score.logprob)),\"token_count\":\(score.tokenIds.count)"
+                            s += ",\"perplexity\":\(JSONLines.number(ppl))"
+                            if perToken {
+                                s += ",\"token_ids\":[" + score.tokenIds.map { String($0) }.joined(separator: ",") + "],\"tokens\":["
+                                for (i, id) in score.tokenIds.enumerated() {
+                                    if i > 0 { s += "," }
+                                    JSONLines.string(tokenizer.tokenText(id), into: &s)
+                                }
+                                s += "],\"logprobs\":[" + score.tokenLogprobs.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
+                            }
+                            return s + "}"
+                        },
+                        tokenCount: { $0.tokenIds.count })
+    }
+}

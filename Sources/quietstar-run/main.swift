@@ -1,0 +1,2 @@
+/// `quietstar-run`: generation and scoring over line streams (see `QuietStarRun` in Commands.swift).
+QuietStarRun.main()

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+/// `quietstar-run` as a user runs it: stdin/files in, records out, exit statuses.
+@Suite struct RunCLITests {
+    /// A temporary directory holding the `llama-tied` fixture converted with `quietstar-convert`
+    /// (GPT-2 tokenizer, no BOS, context 256) and `llama-untied` (Llama-2 tokenizer, adds `<s>`).
+    final class Models {
+        let dir: URL
+        var tied: String { dir.appendingPathComponent("tied.qstar").path }
+        var untied: String { dir.appendingPathComponent("untied.qstar").path }
+        init() throws {
+            dir = try CLI.temporaryDirectory()
+            for (name, out) in [("llama-tied", tied), ("llama-untied", untied)] {
+                let r = try CLI.run("quietstar-convert", ["from-hf", CLI.fixture("hf/\(name)").path, "-o", out])
+                #expect(r.status == 0, "conversion failed: \(r.stderrText)")
+            }
+        }
+        deinit { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    func lines(_ text: String) -> [String] {
+        var l = text.components(separatedBy: "\n")
+        if l.last == "" { l.removeLast() }
+        return l
+    }
+
+    func json(_ line: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    static let prompts = (0..<12).map { "Prompt number \($0): once upon a time" } + ["", "x", "The end"]
+
+    @Test func generateWritesOneRecordPerLineInOrder() throws {
+        let m = try Models()
+        let input = Data(Self.prompts.enumerated().map { "{\"id\": \"p\($0.offset)\", \"prompt\": \"\($0.element)\"}" }.joined(separator: "\n").utf8)
+        let r = try CLI.run("quietstar-run", ["generate", "--model", m.untied, "--input-format", "jsonl", "--format", "jsonl",
+                                              "--max-tokens", "6", "--batch-size", "4"], stdin: input)
+        #expect(r.status == 0, "\(r.stderrText)")
+        let out = lines(r.stdoutText)
+        #expect(out.count == Self.prompts.count)
+        for (i, line) in out.enumerated() {
+            let o = try json(line)
+            #expect(o["id"] as? String == "p\(i)")
+            #expect(o["completion_tokens"] as? Int == 6)
+            #expect(o["finish_reason"] as? String == "length")
+            #expect(o["completion"] is String)
+        }
+        // Text output: the same completions, escaped one per line.
+        let plain = try CLI.run("quietstar-run", ["generate", "--model", m.untied, "--max-tokens", "6"],
+                                stdin: Data(Self.prompts.joined(separator: "\n").utf8))
+        #expect(plain.status == 0)
+        #expect(lines(plain.stdoutText).count == Self.prompts.count)
+    }
+
+    /// Batch size, thread count and sharding do not change any line's (sampled) output.
+    @Test func outputIsInvariantToBatchingThreadsAndShards() throws {
+        let m = try Models()
+        let input = Data(Self.prompts.joined(separator: "\n").utf8)
+        let common = ["generate", "--model", m.untied, "--format", "jsonl", "--max-tokens", "8", "--temperature", "0.9",
+                      "--top-p", "0.9", "--seed", "11"]
+        let reference = try CLI.run("quietstar-run", common + ["--batch-size", "1", "--threads", "1"], stdin: input)
+        #expect(reference.status == 0)
+        let batched = try CLI.run("quietstar-run", common + ["--batch-size", "16", "--step-tokens", "20"], stdin: input)
+        #expect(batched.stdoutText == reference.stdoutText)
+        // Three shards: each line exactly once, with its own output (ids are line indices).
+        var byId: [Int: String] = [:]
+        for k in 0..<3 {
+            let part = try CLI.run("quietstar-run", common + ["--shard", "\(k)/3", "--batch-size", "5"], stdin: input)
+            #expect(part.status == 0)
+            for line in lines(part.stdoutText) {
+                let id = try #require(try json(line)["id"] as? Int)
+                #expect(id % 3 == k && byId[id] == nil)
+                byId[id] = line
+            }
+        }
+        #expect(byId.keys.sorted() == Array(Self.prompts.indices))
+        #expect(byId.keys.sorted().map { byId[$0]! } == lines(reference.stdoutText))
+    }
+
+    /// Invalid UTF-8, unparsable JSON, missing fields and over-long lines become error records in
+    /// place; the other lines are processed; exit status 1.
+    @Test func badLinesYieldErrorRecords() throws {
+        let m = try Models()
+        var input = Data("{\"id\": 1, \"prompt\": \"Hello\"}\n".utf8)
+        input.append(contentsOf: [0x7B, 0x22, 0xFF, 0x22, 0x7D, 0x0A])   // {"\xff"}
+        input.append(Data("not json\n{\"id\": 4}\n{\"id\": 5, \"prompt\": \"\(String(repeating: "word ", count: 400))\"}\n{\"prompt\": \"World\"}".utf8))
+        let r = try CLI.run("quietstar-run", ["generate", "--model", m.tied, "--input-format", "jsonl", "--format", "jsonl",
+                                              "--max-tokens", "3"], stdin: input)
+        #expect(r.status == 1)
+        let out = try lines(r.stdoutText).map(json)
+        #expect(out.count == 6)
+        #expect(out.map { $0["error"] != nil } == [false, true, true, true, true, false])
+        #expect((out[1]["error"] as? String)?.contains("UTF-8") == true)
+        #expect(out[3]["id"] as? Int == 4)
+        #expect((out[4]["error"] as? String)?.contains("context") == true)
+        #expect(out[5]["id"] as? Int == 5)   // no id: the 0-based line index
+        #expect(r.stderrText.contains("4 of 6 lines failed"))
+
+        // Text mode: an empty line on stdout, the reason on stderr.
+        var text = Data("Hello\n".utf8)
+        text.append(contentsOf: [0x61, 0xC3, 0x28, 0x0A])
+        text.append(Data("World\n".utf8))
+        let t = try CLI.run("quietstar-run", ["score", "--model", m.tied], stdin: text)
+        #expect(t.status == 1)
+        let tl = lines(t.stdoutText)
+        #expect(tl.count == 3 && tl[1] == "" && !tl[0].isEmpty && !tl[2].isEmpty)
+        #expect(t.stderrText.contains("line 2: invalid UTF-8"))
+    }
+
+    @Test func emptyInputAndFiles() throws {
+        let m = try Models()
+        let empty = try CLI.run("quietstar-run", ["generate", "--model", m.tied])
+        #expect(empty.status == 0 && empty.stdout.isEmpty)
+        // Two files, the first without a final newline: lines do not run together.
+        let a = m.dir.appendingPathComponent("a.txt"), b = m.dir.appendingPathComponent("b.txt")
+        try Data("one\ntwo".utf8).write(to: a)
+        try Data("three\n".utf8).write(to: b)
+        let r = try CLI.run("quietstar-run", ["score", "--model", m.untied, "--format", "jsonl", a.path, b.path])
+        #expect(r.status == 0)
+        #expect(try lines(r.stdoutText).map { try json($0)["id"] as? Int } == [0, 1, 2])
+    }
+
+    @Test func scorePerTokenRecords() throws {
+        let m = try Models()
+        let r = try CLI.run("quietstar-run", ["score", "--model", m.untied, "--format", "jsonl", "--per-token"],
+                            stdin: Data("Hello world\n".utf8))
+        #expect(r.status == 0)
+        let o = try json(lines(r.stdoutText)[0])
+        let ids = try #require(o["token_ids"] as? [Int])
+        let tokens = try #require(o["tokens"] as? [String])
+        let logprobs = try #require(o["logprobs"] as? [Any])
+        #expect(ids.first == 1)   // <s>
+        #expect(tokens.count == ids.count && logprobs.count == ids.count && o["token_count"] as? Int == ids.count)
+        #expect(logprobs[0] is NSNull)
+        let values = logprobs.dropFirst().compactMap { ($0 as? NSNumber)?.doubleValue }
+        #expect(values.count == ids.count - 1 && values.allSatisfy { $0 < 0 })
+        let total = try #require((o["logprob"] as? NSNumber)?.doubleValue)
+        #expect(abs(values.reduce(0, +) - total) < 1e-6)
+        let ppl = try #require((o["perplexity"] as? NSNumber)?.doubleValue)
+        #expect(abs(ppl - exp(-total / Double(ids.count - 1))) < 1e-6 * ppl)
+    }
+
+    @Test func exitStatuses() throws {
+        let m = try Models()
+        let missing = try CLI.run("quietstar-run", ["generate", "--model", m.dir.appendingPathComponent("none.qstar").path])
+        #expect(missing.status == 66 && missing.stderrText.contains("none.qstar"))
+        let bad = m.dir.appendingPathComponent("bad.qstar")
+        try Data("this is not a checkpoint".utf8).write(to: bad)
+        let corrupt = try CLI.run("quietstar-run", ["generate", "--model", bad.path])
+        #expect(corrupt.status == 65 && corrupt.stderrText.contains("bad.qstar"))
+        // No --model and no default model.
+        var env = ProcessInfo.processInfo.environment
+        env["QUIETSTAR_MODEL"] = nil
+        let none = try CLI.run("quietstar-run", ["score"], environment: env)
+        #expect(none.status == 66 && none.stderrText.contains("--model"))
+        env["QUIETSTAR_MODEL"] = m.tied
+        let fromEnv = try CLI.run("quietstar-run", ["score"], stdin: Data("hi\n".utf8), environment: env)
+        #expect(fromEnv.status == 0 && lines(fromEnv.stdoutText).count == 1)
+        for usage in [["score", "--per-token"], ["generate", "--temperature", "-1"], ["generate", "--shard", "3/3"],
+                      ["generate", "--top-p", "0"], ["generate", "--batch-size", "0"], ["generate", "--bogus"]] {
+            let r = try CLI.run("quietstar-run", usage + ["--model", m.tied])
+            #expect(r.status == 64, "\(usage)")
+        }
+        let noFile = try CLI.run("quietstar-run", ["score", "--model", m.tied, m.dir.appendingPathComponent("nope.txt").path])
+        #expect(noFile.status == 66)
+        let help = try CLI.run("quietstar-run", ["--help"])
+        #expect(help.status == 0 && help.stdoutText.contains("Exit status") && help.stdoutText.contains("Examples"))
+    }
+}
