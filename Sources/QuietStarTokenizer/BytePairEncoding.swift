@@ -99,6 +99,14 @@ extension Tokenizer {
         }
     }
 
+    /// `symbols` merged by the scan (`useHeap` false) or the heap (true); the two must agree.
+    func merged(_ symbols: [Int32], useHeap: Bool) -> [Int32] {
+        var s = MergeScratch()
+        s.symbols = symbols
+        if symbols.count > 1 { if useHeap { mergeLong(&s) } else { mergeShort(&s) } }
+        return s.symbols
+    }
+
     /// Merges by scanning all adjacent pairs for the lowest rank: quadratic, fast for short words.
     private func mergeShort(_ s: inout MergeScratch) {
         s.ranks.removeAll(keepingCapacity: true)

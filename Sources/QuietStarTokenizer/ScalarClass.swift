@@ -20,10 +20,11 @@ enum ScalarClass: UInt8 {
 
     var isWhitespace: Bool { self == .space || self == .newline || self == .whitespace }
 
-    /// The newest Unicode version whose assignments the reference regex engine knows.
+    /// The newest Unicode version whose assignments the reference regex engines know.
     ///
-    /// Hugging Face `tokenizers` 0.23 matches its split regexes with Oniguruma, whose tables are
-    /// Unicode 16.0; the Swift standard library is newer (17.0 in Swift 6.3). A letter assigned in
+    /// Hugging Face `tokenizers` 0.23 matches its split regexes with Oniguruma and the
+    /// `single_word` test with Rust `regex`, both with Unicode 16.0 tables; the Swift standard
+    /// library is newer (17.0 in Swift 6.3). A letter assigned in
     /// Unicode 17 is `\p{L}` for Swift but unassigned (so neither `\p{L}` nor `\p{N}`) for the
     /// reference, and the split must follow the reference to give the same ids. Measured by
     /// classifying every code point with both (4657 differences, all of age 17.0).
@@ -60,9 +61,11 @@ enum ScalarClass: UInt8 {
 }
 
 /// Rust `regex`'s Unicode `\w` (Alphabetic, marks, decimal digits, connector punctuation,
-/// Join_Control): the word test of added tokens marked `single_word`.
+/// Join_Control): the word test of added tokens marked `single_word`. Its tables are Unicode 16
+/// too, so later assignments are not word characters.
 func isWordScalar(_ s: Unicode.Scalar) -> Bool {
     let p = s.properties
+    guard let age = p.age, (age.major, age.minor) <= ScalarClass.referenceUnicodeVersion else { return false }
     if p.isAlphabetic || p.isJoinControl { return true }
     switch p.generalCategory {
     case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation:

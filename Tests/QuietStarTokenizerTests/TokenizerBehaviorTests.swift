@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import QuietStarTokenizer
+
+/// Properties of our implementation that Hugging Face parity alone does not pin down.
+@Suite struct TokenizerBehaviorTests {
+    /// The short-word scan and the long-word heap are two implementations of "merge the
+    /// lowest-rank pair, leftmost first"; they must agree on any symbol sequence.
+    @Test(arguments: ["llama2", "gpt2"])
+    func mergeAlgorithmsAgree(_ name: String) throws {
+        let tokenizer = try Fixtures.tokenizer(name)
+        var state: UInt64 = 0x853C_49E6_748F_EA9B
+        func next(_ bound: Int) -> Int {   // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+        // Initial symbols of real text (the fixture lines, cut and joined at random), so that
+        // long chains of merges apply: bytes for byte-level, characters for SentencePiece.
+        let lines = try Fixtures.expected().tokenizers[name]!.lines.map(\.text)
+        func symbols(_ text: String) -> [Int32] {
+            if tokenizer.byteLevelWords { return text.utf8.map { tokenizer.byteSymbolIds[Int($0)] }.filter { $0 >= 0 } }
+            return ("▁" + text.replacingOccurrences(of: " ", with: "▁")).unicodeScalars.compactMap { tokenizer.id(of: String($0)) }
+        }
+        var merges = 0
+        for _ in 0..<300 {
+            let text = (0..<(1 + next(4))).map { _ in
+                let line = Array(lines[next(lines.count)].unicodeScalars)
+                let start = next(line.count + 1)
+                return String(String.UnicodeScalarView(line[start..<min(line.count, start + next(60))]))
+            }.joined()
+            let symbols = symbols(text)
+            let scan = tokenizer.merged(symbols, useHeap: false)
+            #expect(scan == tokenizer.merged(symbols, useHeap: true), "\(text.debugDescription)")
+            merges += symbols.count - scan.count
+        }
+        #expect(merges > 1000)   // the test exercised merging, not just lookups
+    }
+
+    /// One tokenizer shared by many tasks (the word cache is the only shared mutable state).
+    @Test func concurrentEncodingAgrees() async throws {
+        let lines = try Fixtures.expected().tokenizers["llama3"]!.lines
+        let tokenizer = try Fixtures.tokenizer("llama3")
+        let agreed = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask { lines.allSatisfy { tokenizer.encode($0.text) == $0.ids } }
+            }
+            return await group.reduce(true) { $0 && $1 }
+        }
+        #expect(agreed)
+    }
+
+    /// Without a TemplateProcessing, tokenizer_config's add_bos_token/add_eos_token decide (what
+    /// transformers does for Llama-style tokenizers).
+    @Test func configFlagsWithoutTemplate() throws {
+        let config = Data(#"{"bos_token": "<|endoftext|>", "eos_token": {"content": "<|endoftext|>"}, "add_bos_token": true, "add_eos_token": true}"#.utf8)
+        let spec = try TokenizerSpec(huggingFaceTokenizerJSON: Fixtures.tokenizerJSON("gpt2"), tokenizerConfigJSON: config)
+        #expect(spec.addBosToken && spec.addEosToken)
+        let tokenizer = try Tokenizer(spec: spec)
+        let plain = tokenizer.encode("Hello world", addSpecialTokens: false)
+        #expect(tokenizer.encode("Hello world") == [399] + plain + [399])
+
+        let none = try TokenizerSpec(huggingFaceTokenizerJSON: Fixtures.tokenizerJSON("gpt2"), tokenizerConfigJSON: nil)
+        #expect(!none.addBosToken && none.bosTokenId == nil && none.eosTokenIds.isEmpty)
+        let llama2 = try TokenizerSpec(huggingFaceTokenizerJSON: Fixtures.tokenizerJSON("llama2"), tokenizerConfigJSON: nil)
+        #expect(llama2.addBosToken && llama2.bosTokenId == 1)   // from the template alone
+    }
+
+    @Test func tokenLookupAndDisplay() throws {
+        let gpt2 = try Fixtures.tokenizer("gpt2")
+        let the = try #require(gpt2.id(of: "Ġthe"))
+        #expect(gpt2.token(of: the) == "Ġthe")
+        #expect(gpt2.tokenText(the) == " the")
+        #expect(gpt2.id(of: "<|endoftext|>") == 399)
+        #expect(gpt2.id(of: " the") == nil)
+        #expect(gpt2.token(of: 400) == nil && gpt2.tokenText(-1) == "")
+        #expect(gpt2.tokenText(try #require(gpt2.id(of: "Ċ"))) == "\n")
+        #expect(gpt2.tokenText(try #require(gpt2.id(of: "ä"))) == "<0xE4>")   // a lone lead byte
+
+        let llama2 = try Fixtures.tokenizer("llama2")
+        #expect(llama2.tokenText(try #require(llama2.id(of: "<0x0A>"))) == "\n")
+        #expect(llama2.tokenText(try #require(llama2.id(of: "▁w"))) == " w")
+        #expect(llama2.isSpecialToken(1) && !llama2.isSpecialToken(3))
+    }
+
+    /// `first` prepends "▁" only to the segment at offset 0 of the input.
+    @Test func metaspacePrependsOnlyAtTheStart() throws {
+        let tokenizer = try Fixtures.tokenizer("mistral-metaspace")
+        let plain = tokenizer.encode("a", addSpecialTokens: false)
+        #expect(tokenizer.token(of: plain[0])?.hasPrefix("▁") == true)
+        let after = tokenizer.encode("</s>a", addSpecialTokens: false)
+        #expect(after.first == 2 && tokenizer.token(of: after[1])?.hasPrefix("▁") == false)
+    }
+}
