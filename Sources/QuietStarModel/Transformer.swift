@@ -101,10 +101,8 @@ public final class Transformer: @unchecked Sendable {
                                positions: positions, table: rotary)
                 Rotary.forward(a.keys, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, rowStride: kvDim,
                                positions: positions, table: rotary)
-                let cacheK = cache.keys(layer: l), cacheV = cache.values(layer: l)
-                for (r, row) in batch.cacheRows.enumerated() {
-                    (cacheK + row * kvDim).update(from: a.keys + r * kvDim, count: kvDim)
-                    (cacheV + row * kvDim).update(from: a.values + r * kvDim, count: kvDim)
+                batch.cacheRows.withUnsafeBufferPointer { cacheRows in
+                    cache.store(layer: l, rows: cacheRows.baseAddress!, count: rows, keys: a.keys, values: a.values)
                 }
                 let attnOut = a.attentionOutput(l)
                 batch.visible.withUnsafeBufferPointer { visible in
