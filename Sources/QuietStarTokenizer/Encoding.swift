@@ -34,10 +34,6 @@ extension Tokenizer {
     /// A segment of raw text between added tokens: normalize, then find normalized added tokens.
     private func encodeSegment(_ raw: UnsafeBufferPointer<UInt8>, startsInput: Bool,
                                into ids: inout [Int32], _ work: inout EncodeScratch) {
-        if spec.model == .byte {
-            for b in raw { ids.append(Int32(b)) }
-            return
-        }
         var normalized: [UInt8] = []
         swap(&normalized, &work.normalized)
         defer { swap(&normalized, &work.normalized) }
@@ -72,6 +68,9 @@ extension Tokenizer {
     private func preTokenize(_ text: UnsafeBufferPointer<UInt8>, startsInput: Bool,
                              into ids: inout [Int32], _ work: inout EncodeScratch) {
         switch spec.preTokenizer {
+        case .none where spec.model == .byte:
+            for b in text { ids.append(Int32(b)) }
+
         case .none:
             encodeWord(text, into: &ids, &work.merge)
 

@@ -19,8 +19,13 @@ extension TokenizerSpec {
     public init(huggingFaceTokenizerJSON: Data, tokenizerConfigJSON: Data?) throws(TokenizerError) {
         let root = try JSONNode.parse(huggingFaceTokenizerJSON, file: "tokenizer.json")
         _ = try root.object()
-        for key in ["truncation", "padding"] where !root[key].isNull {
-            throw root[key].error("must be null: encode returns every id of the text, unpadded (truncate or pad the ids instead)")
+        if !root["truncation"].isNull {
+            throw root["truncation"].error("unsupported truncation; supported: null (encode returns every id of the text; truncate the ids instead)")
+        }
+        // Padding to the longest sequence of a batch is a no-op for one sequence; anything else pads it.
+        let padding = root["padding"]
+        if !padding.isNull, padding["strategy"].value as? String != "BatchLongest" || !padding["pad_to_multiple_of"].isNull {
+            throw padding.error("unsupported padding \(Self.describe(padding)); supported: null, or BatchLongest without pad_to_multiple_of")
         }
 
         // The model.

@@ -84,6 +84,11 @@ import Testing
 
         let truncation = try rejection("gpt2") { $0["truncation"] = ["max_length": 512] }
         #expect(truncation.location == "tokenizer.json: truncation")
+        let padding = try rejection("gpt2") { $0["padding"] = ["strategy": ["Fixed": 16], "pad_id": 0] }
+        #expect(padding.location == "tokenizer.json: padding")
+        var batchLongest = try Fixtures.object("gpt2")
+        batchLongest["padding"] = ["strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": NSNull(), "pad_id": 0]
+        _ = try TokenizerSpec(huggingFaceTokenizerJSON: Fixtures.json(batchLongest), tokenizerConfigJSON: nil)
 
         let affix = try rejection("gpt2") { o in
             var m = Self.sub(o, "model")
