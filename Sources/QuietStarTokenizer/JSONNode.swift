@@ -2,23 +2,20 @@ import Foundation
 
 /// A value inside a parsed JSON document, with its path, so that every complaint about
 /// `tokenizer.json` says exactly where (`pre_tokenizer.pretokenizers[0].pattern.Regex`).
-///
-/// Parsing itself is Foundation's `JSONSerialization`: the tokenizer files are produced by Hugging
-/// Face tooling, ids are far below 2^53, and a missing or mistyped field is reported here with
-/// its path. (`QuietStarInterop` has a stricter reader for attacker-controlled headers; this
-/// module sits below it and cannot use it.)
 struct JSONNode {
     /// `nil` when the member is absent.
-    let value: Any?
+    let value: JSON?
     let file: String
     let path: String
 
     static func parse(_ data: Data, file: String) throws(TokenizerError) -> JSONNode {
         do {
-            let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            let value = try data.withUnsafeBytes { try JSON.parse($0.bindMemory(to: UInt8.self)) }
             return JSONNode(value: value, file: file, path: "")
+        } catch let e as JSON.SyntaxError {
+            throw TokenizerError(file, "not valid JSON at byte \(e.offset): \(e.message)")
         } catch {
-            throw TokenizerError(file, "not valid JSON: \(error.localizedDescription)")
+            throw TokenizerError(file, "not valid JSON: \(error)")
         }
     }
 
@@ -26,30 +23,49 @@ struct JSONNode {
         TokenizerError(path.isEmpty ? file : "\(file): \(path)", message)
     }
 
+    /// The member named `key` (the first, if repeated), or an absent node.
     subscript(key: String) -> JSONNode {
-        JSONNode(value: (value as? [String: Any])?[key], file: file, path: path.isEmpty ? key : "\(path).\(key)")
+        var found: JSON?
+        if case .object(let members)? = value {
+            found = members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
+        }
+        return JSONNode(value: found, file: file, path: path.isEmpty ? key : "\(path).\(key)")
     }
 
     /// Absent or `null`.
-    var isNull: Bool { value == nil || value is NSNull }
+    var isNull: Bool {
+        switch value {
+        case nil, .null?: return true
+        default: return false
+        }
+    }
+
     var exists: Bool { value != nil }
 
     /// What the value is, for messages.
     var kind: String {
         switch value {
         case nil: return "nothing (the key is missing)"
-        case is NSNull: return "null"
-        case is String: return "a string"
-        case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
-        case let n as NSNumber: return "the number \(n)"
-        default: return "an unexpected value"
+        case .null?: return "null"
+        case .bool(let b)?: return "\(b)"
+        case .integer(let i)?: return "the number \(i)"
+        case .double(let d)?: return "the number \(d)"
+        case .string(let s)?: return "the string \(JSON.quote(s))"
+        case .array?: return "an array"
+        case .object?: return "an object"
         }
     }
 
-    func object() throws(TokenizerError) -> [String: Any] {
-        guard let o = value as? [String: Any] else { throw error("expected an object, found \(kind)") }
-        return o
+    /// The value as compact JSON, shortened, for messages.
+    var text: String {
+        guard let value else { return kind }
+        let t = value.text
+        return t.count > 200 ? String(t.prefix(200)) + "..." : t
+    }
+
+    func members() throws(TokenizerError) -> [(key: String, value: JSON)] {
+        guard case .object(let m)? = value else { throw error("expected an object, found \(kind)") }
+        return m
     }
 
     func array() throws(TokenizerError) -> [JSONNode] {
@@ -58,21 +74,31 @@ struct JSONNode {
 
     /// The elements without their paths (building 10^5 path strings costs more than parsing);
     /// `element(_:_:)` makes the node for an element that needs a closer look or an error.
-    func rawArray() throws(TokenizerError) -> [Any] {
-        guard let a = value as? [Any] else { throw error("expected an array, found \(kind)") }
+    func rawArray() throws(TokenizerError) -> [JSON] {
+        guard case .array(let a)? = value else { throw error("expected an array, found \(kind)") }
         return a
     }
 
-    func element(_ index: Int, _ value: Any) -> JSONNode {
+    func element(_ index: Int, _ value: JSON) -> JSONNode {
         JSONNode(value: value, file: file, path: "\(path)[\(index)]")
     }
 
-    func member(_ key: String, _ value: Any) -> JSONNode {
-        JSONNode(value: value, file: file, path: "\(path)[\(key.debugDescription)]")
+    func member(_ key: String, _ value: JSON) -> JSONNode {
+        JSONNode(value: value, file: file, path: "\(path)[\(JSON.quote(key))]")
+    }
+
+    var stringValue: String? {
+        if case .string(let s)? = value { return s }
+        return nil
+    }
+
+    var integerValue: Int64? {
+        if case .integer(let i)? = value { return i }
+        return nil
     }
 
     func string() throws(TokenizerError) -> String {
-        guard let s = value as? String else { throw error("expected a string, found \(kind)") }
+        guard let s = stringValue else { throw error("expected a string, found \(kind)") }
         return s
     }
 
@@ -84,17 +110,13 @@ struct JSONNode {
     /// `fallback` when absent or null (nil fallback: required).
     func bool(or fallback: Bool? = nil) throws(TokenizerError) -> Bool {
         if isNull, let fallback { return fallback }
-        guard let n = value as? NSNumber, n == 0 || n == 1, !(value is String) else {
-            throw error("expected true or false, found \(kind)")
-        }
-        return n.boolValue
+        guard case .bool(let b)? = value else { throw error("expected true or false, found \(kind)") }
+        return b
     }
 
     func int() throws(TokenizerError) -> Int {
-        guard let n = value as? NSNumber, Double(n.int64Value) == n.doubleValue else {
-            throw error("expected an integer, found \(kind)")
-        }
-        return Int(n.int64Value)
+        guard let i = integerValue else { throw error("expected an integer, found \(kind)") }
+        return Int(i)
     }
 
     /// The `type` tag of a Hugging Face component object.

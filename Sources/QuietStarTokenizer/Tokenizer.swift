@@ -31,7 +31,7 @@ public final class Tokenizer: Sendable {
     let vocabularyIds: [Int32]
     /// Byte-level vocabularies may hold tokens outside the alphabet (never produced by
     /// tokenizing, but `id(of:)` must find them).
-    let tokensOutsideAlphabet: [String: Int32]
+    let tokensOutsideAlphabet: [ExactString: Int32]
     let merges: MergeTable
     /// Byte-level words: the id of each single byte's token, or -1.
     let byteSymbolIds: [Int32]
@@ -43,7 +43,7 @@ public final class Tokenizer: Sendable {
     /// Added tokens matched in the raw text, and those matched in the normalized text.
     let rawAddedTokens: AddedTokenMatcher
     let normalizedAddedTokens: AddedTokenMatcher
-    let addedTokenIds: [String: Int32]
+    let addedTokenIds: [ExactString: Int32]
 
     /// Each id's bytes as the decoder produces them (see Decoding.swift), in one arena.
     let tokenByteArena: [UInt8]
@@ -68,10 +68,10 @@ public final class Tokenizer: Sendable {
         for a in spec.addedTokens where a.normalized {
             strings[Int(a.id)] = String(decoding: spec.normalizer.apply(a.content), as: UTF8.self)
         }
-        let specialContents = Set(spec.addedTokens.filter(\.special).map(\.content))
+        let specialContents = Set(spec.addedTokens.filter(\.special).map { ExactString($0.content) })
         tokenStrings = strings
-        isSpecial = strings.map { specialContents.contains($0) }
-        addedTokenIds = Dictionary(spec.addedTokens.map { ($0.content, $0.id) }, uniquingKeysWith: { a, _ in a })
+        isSpecial = strings.map { specialContents.contains(ExactString($0)) }
+        addedTokenIds = Dictionary(spec.addedTokens.map { (ExactString($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
 
         // The vocabulary, keyed by what words are made of.
         let byteLevel: Bool
@@ -80,14 +80,14 @@ public final class Tokenizer: Sendable {
         var table = ByteKeyTable(capacity: spec.tokens.count)
         var ids: [Int32] = []
         ids.reserveCapacity(spec.tokens.count)
-        var outside: [String: Int32] = [:]
+        var outside: [ExactString: Int32] = [:]
         for (id, token) in spec.tokens.enumerated() {
             var key: [UInt8]
             if spec.model == .byte {
                 key = [UInt8(id)]
             } else if byteLevel {
                 guard let bytes = ByteLevelAlphabet.bytes(of: token) else {
-                    outside[token] = Int32(id)
+                    outside[ExactString(token)] = Int32(id)
                     continue
                 }
                 key = bytes
@@ -157,11 +157,11 @@ public final class Tokenizer: Sendable {
     /// Hugging Face's `token_to_id`: an added token's content, or a vocabulary token string in
     /// the vocabulary's own alphabet ("Ġthe", "▁the").
     public func id(of token: String) -> Int32? {
-        if let id = addedTokenIds[token] { return id }
-        if let id = tokensOutsideAlphabet[token] { return id }
+        if let id = addedTokenIds[ExactString(token)] { return id }
+        if let id = tokensOutsideAlphabet[ExactString(token)] { return id }
         let key: [UInt8]
         if spec.model == .byte {
-            return spec.tokens.firstIndex(of: token).map { Int32($0) }
+            return spec.tokens.firstIndex { $0.isExactly(token) }.map { Int32($0) }
         } else if byteLevelWords {
             guard let bytes = ByteLevelAlphabet.bytes(of: token) else { return nil }
             key = bytes

@@ -18,13 +18,13 @@ extension TokenizerSpec {
     /// config, BOS/EOS ids come from the TemplateProcessing, if any. Both texts are kept verbatim.
     public init(huggingFaceTokenizerJSON: Data, tokenizerConfigJSON: Data?) throws(TokenizerError) {
         let root = try JSONNode.parse(huggingFaceTokenizerJSON, file: "tokenizer.json")
-        _ = try root.object()
+        _ = try root.members()
         if !root["truncation"].isNull {
             throw root["truncation"].error("unsupported truncation; supported: null (encode returns every id of the text; truncate the ids instead)")
         }
         // Padding to the longest sequence of a batch is a no-op for one sequence; anything else pads it.
         let padding = root["padding"]
-        if !padding.isNull, padding["strategy"].value as? String != "BatchLongest" || !padding["pad_to_multiple_of"].isNull {
+        if !padding.isNull, padding["strategy"].stringValue != "BatchLongest" || !padding["pad_to_multiple_of"].isNull {
             throw padding.error("unsupported padding \(Self.describe(padding)); supported: null, or BatchLongest without pad_to_multiple_of")
         }
 
@@ -34,8 +34,9 @@ extension TokenizerSpec {
         guard modelType == "BPE" else {
             throw model["type"].error("unsupported model \(modelType.debugDescription); supported: BPE")
         }
-        if !model["dropout"].isNull, let p = model["dropout"].value as? NSNumber, p.doubleValue != 0 {
-            throw model["dropout"].error("BPE dropout \(p) is random; supported: null or 0")
+        switch model["dropout"].value {
+        case nil, .null?, .integer(0)?, .double(0)?: break
+        default: throw model["dropout"].error("unsupported dropout \(model["dropout"].text) (random merges); supported: null or 0")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let affix = try model[key].optionalString(), !affix.isEmpty {
@@ -59,16 +60,16 @@ extension TokenizerSpec {
                     singleWord: try node["single_word"].bool(or: false)))
             }
         }
-        var vocabularyIndex: [String: Int32] = [:]
+        var vocabularyIndex: [ExactString: Int32] = [:]
         vocabularyIndex.reserveCapacity(tokens.count)
-        for (i, t) in tokens.enumerated() { vocabularyIndex[t] = Int32(i) }
-        let addedIndex = Dictionary(addedTokens.map { ($0.content, $0.id) }, uniquingKeysWith: { a, _ in a })
+        for (i, t) in tokens.enumerated() { vocabularyIndex[ExactString(t)] = Int32(i) }
+        let addedIndex = Dictionary(addedTokens.map { (ExactString($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
         /// Hugging Face's `token_to_id`: added tokens first, then the model vocabulary.
-        func id(of content: String) -> Int32? { addedIndex[content] ?? vocabularyIndex[content] }
+        func id(of content: String) -> Int32? { addedIndex[ExactString(content)] ?? vocabularyIndex[ExactString(content)] }
 
         var unknownTokenId: Int32?
         if let unk = try model["unk_token"].optionalString() {
-            guard let i = vocabularyIndex[unk] else {
+            guard let i = vocabularyIndex[ExactString(unk)] else {
                 throw model["unk_token"].error("\(unk.debugDescription) is not in model.vocab")
             }
             unknownTokenId = i
@@ -83,11 +84,11 @@ extension TokenizerSpec {
         var config: JSONNode?
         if let tokenizerConfigJSON {
             config = try JSONNode.parse(tokenizerConfigJSON, file: "tokenizer_config.json")
-            _ = try config!.object()
+            _ = try config!.members()
         }
         func specialId(_ key: String) throws(TokenizerError) -> Int32? {
             guard let node = config?[key], !node.isNull else { return nil }
-            let content = node.value is String ? try node.string() : try node["content"].string()
+            let content = node.stringValue != nil ? try node.string() : try node["content"].string()
             guard let i = id(of: content) else {
                 throw node.error("\(content.debugDescription) is neither an added token nor in model.vocab of tokenizer.json")
             }
@@ -137,14 +138,14 @@ extension TokenizerSpec {
 
     /// `model.vocab`: ids must be exactly 0..<count (every released vocabulary is dense).
     private static func readVocabulary(_ node: JSONNode) throws(TokenizerError) -> [String] {
-        let vocab = try node.object()
+        let vocab = try node.members()
         var tokens = [String?](repeating: nil, count: vocab.count)
         for (token, value) in vocab {
-            guard let number = value as? NSNumber, !(value is String), case let id = number.intValue,
-                  Double(id) == number.doubleValue, id >= 0, id < vocab.count else {
+            guard case .integer(let i) = value, i >= 0, i < vocab.count else {
                 let entry = node.member(token, value)
                 throw entry.error("expected an id in 0..<\(vocab.count) (ids must be dense), found \(entry.kind)")
             }
+            let id = Int(i)
             if let other = tokens[id] {
                 throw node.member(token, value).error("id \(id) is also \(other.debugDescription)'s; ids must be unique")
             }
@@ -160,7 +161,7 @@ extension TokenizerSpec {
         let entries = try node.rawArray()
         merges.reserveCapacity(entries.count)
         for (i, value) in entries.enumerated() {
-            if let line = value as? String {
+            if case .string(let line) = value {
                 // As tokenizers' convert_merges_to_hashmap: exactly one space; "#version" lines skipped.
                 if line.hasPrefix("#version") { continue }
                 let parts = line.split(separator: " ", omittingEmptySubsequences: false)
@@ -168,7 +169,7 @@ extension TokenizerSpec {
                     throw node.element(i, value).error("a merge string must be two tokens separated by one space, found \(line.debugDescription)")
                 }
                 merges.append(Merge(String(parts[0]), String(parts[1])))
-            } else if let pair = value as? [Any], pair.count == 2, let left = pair[0] as? String, let right = pair[1] as? String {
+            } else if case .array(let pair) = value, pair.count == 2, case .string(let left) = pair[0], case .string(let right) = pair[1] {
                 merges.append(Merge(left, right))
             } else {
                 throw node.element(i, value).error("a merge must be \"left right\" or [\"left\", \"right\"], found \(node.element(i, value).kind)")
@@ -181,14 +182,7 @@ extension TokenizerSpec {
         node.error("unsupported \(what); supported: \(supported)")
     }
 
-    private static func describe(_ node: JSONNode) -> String {
-        guard let object = node.value as? [String: Any],
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return node.kind
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        return text.count > 200 ? String(text.prefix(200)) + "..." : text
-    }
+    private static func describe(_ node: JSONNode) -> String { node.text }
 
     private static func readNormalizer(_ node: JSONNode) throws(TokenizerError) -> Normalizer {
         let supported = "null, NFC, Sequence[Prepend(\"▁\"), Replace(\" \", \"▁\")] (legacy SentencePiece)"
@@ -206,7 +200,7 @@ extension TokenizerSpec {
                     let prepend = try steps[p]["prepend"].string()
                     let pattern = steps[r]["pattern"]["String"]
                     let content = try steps[r]["content"].string()
-                    if pattern.value as? String == " ", content == prepend, !prepend.isEmpty {
+                    if pattern.stringValue == " ", content == prepend, !prepend.isEmpty {
                         return .legacyMetaspace(replacement: prepend)
                     }
                 }
@@ -233,7 +227,7 @@ extension TokenizerSpec {
             if steps.count == 2, try steps[0].type() == "Split", try steps[1].type() == "ByteLevel" {
                 let split = steps[0], byteLevel = steps[1]
                 let pattern = split["pattern"]["Regex"]
-                guard let regex = pattern.value as? String else {
+                guard let regex = pattern.stringValue else {
                     throw unsupported(split["pattern"], "split pattern \(describe(split["pattern"]))",
                                       supported: "{\"Regex\": <the GPT-2, Llama-3 or Qwen2 pattern>}")
                 }
@@ -292,7 +286,7 @@ extension TokenizerSpec {
             if shapes.contains(types) {
                 let replace = steps[0]
                 let pattern = replace["pattern"]["String"]
-                guard let r = pattern.value as? String, r.unicodeScalars.count == 1,
+                guard let r = pattern.stringValue, r.unicodeScalars.count == 1,
                       try replace["content"].string() == " " else {
                     throw unsupported(replace, "Replace \(describe(replace))", supported: "Replace(\"▁\", \" \") with a one-character pattern")
                 }

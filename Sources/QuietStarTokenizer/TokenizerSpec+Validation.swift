@@ -13,10 +13,10 @@ extension TokenizerSpec {
         guard tokens.count < Int(Int32.max) / 2 else {
             throw fail("tokens", "\(tokens.count) tokens; ids must fit in Int32")
         }
-        var idOf: [String: Int] = [:]
+        var idOf: [ExactString: Int] = [:]
         idOf.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() {
-            if let j = idOf.updateValue(i, forKey: t) {
+            if let j = idOf.updateValue(i, forKey: ExactString(t)) {
                 throw fail("tokens[\(i)]", "\(t.debugDescription) is also tokens[\(j)]; token strings must be unique")
             }
         }
@@ -40,8 +40,9 @@ extension TokenizerSpec {
                 guard m.left.utf8.first != 0, !(m.left.utf8.contains(0x20) && m.left.utf8.contains(0)) else {
                     throw fail("merges[\(rank)]", "\(m.left.debugDescription) starts with U+0000 or contains both a space and U+0000, which tokenizer.merges cannot store")
                 }
-                guard idOf[m.left] != nil, idOf[m.right] != nil, idOf[m.left + m.right] != nil else {
-                    let missing = idOf[m.left] == nil ? m.left : idOf[m.right] == nil ? m.right : m.left + m.right
+                let merged = m.left + m.right   // byte concatenation: String + never normalizes
+                guard idOf[ExactString(m.left)] != nil, idOf[ExactString(m.right)] != nil, idOf[ExactString(merged)] != nil else {
+                    let missing = idOf[ExactString(m.left)] == nil ? m.left : idOf[ExactString(m.right)] == nil ? m.right : merged
                     throw fail("merges[\(rank)]", "\(m.left.debugDescription) + \(m.right.debugDescription): \(missing.debugDescription) is not in the vocabulary")
                 }
             }
@@ -69,20 +70,20 @@ extension TokenizerSpec {
         }
 
         var addedIds = Set<Int32>()
-        var addedContents = Set<String>()
+        var addedContents = Set<ExactString>()
         for (i, a) in addedTokens.enumerated() {
             let field = "addedTokens[\(i)]"
             guard !a.content.isEmpty else { throw fail(field, "empty content") }
             guard a.id >= 0 else { throw fail(field, "negative id \(a.id)") }
             guard addedIds.insert(a.id).inserted else { throw fail(field, "id \(a.id) is used by an earlier added token") }
-            guard addedContents.insert(a.content).inserted else {
+            guard addedContents.insert(ExactString(a.content)).inserted else {
                 throw fail(field, "\(a.content.debugDescription) is an earlier added token's content too")
             }
             if Int(a.id) < tokens.count {
-                guard tokens[Int(a.id)] == a.content else {
+                guard tokens[Int(a.id)].isExactly(a.content) else {
                     throw fail(field, "id \(a.id) is the vocabulary's \(tokens[Int(a.id)].debugDescription), not \(a.content.debugDescription)")
                 }
-            } else if let other = idOf[a.content] {
+            } else if let other = idOf[ExactString(a.content)] {
                 throw fail(field, "\(a.content.debugDescription) is vocabulary id \(other); it cannot also be id \(a.id)")
             }
         }

@@ -24,6 +24,14 @@ public struct TokenizerSpec: Sendable, Equatable {
             self.left = left
             self.right = right
         }
+
+        /// Byte equality, as for every token string here (see `ExactString`).
+        public static func == (a: Merge, b: Merge) -> Bool { a.left.isExactly(b.left) && a.right.isExactly(b.right) }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(ExactString(left))
+            hasher.combine(ExactString(right))
+        }
     }
 
     /// A token matched in the raw (or normalized) text before pre-tokenization, as Hugging Face's
@@ -41,6 +49,12 @@ public struct TokenizerSpec: Sendable, Equatable {
         public var normalized: Bool
         /// Matched only where it is not part of a longer word (`\w` on neither side).
         public var singleWord: Bool
+
+        /// Byte equality of `content` (see `ExactString`).
+        public static func == (a: AddedToken, b: AddedToken) -> Bool {
+            a.id == b.id && a.content.isExactly(b.content) && a.special == b.special && a.lstrip == b.lstrip
+                && a.rstrip == b.rstrip && a.normalized == b.normalized && a.singleWord == b.singleWord
+        }
 
         public init(id: Int32, content: String, special: Bool = true, lstrip: Bool = false,
                     rstrip: Bool = false, normalized: Bool = false, singleWord: Bool = false) {
@@ -186,6 +200,26 @@ public struct TokenizerSpec: Sendable, Equatable {
         self.addEosToken = addEosToken
         self.huggingFaceTokenizerJSON = huggingFaceTokenizerJSON
         self.huggingFaceTokenizerConfigJSON = huggingFaceTokenizerConfigJSON
+    }
+
+    /// Equality with token strings compared by their bytes: Swift's `String ==` would call the
+    /// tokens "é" and "e\u{301}" equal, which for a tokenizer they are not.
+    public static func == (a: TokenizerSpec, b: TokenizerSpec) -> Bool {
+        func same(_ x: String?, _ y: String?) -> Bool {
+            switch (x, y) {
+            case (nil, nil): return true
+            case let (x?, y?): return x.isExactly(y)
+            default: return false
+            }
+        }
+        return a.model == b.model && a.tokens.count == b.tokens.count && zip(a.tokens, b.tokens).allSatisfy { $0.isExactly($1) }
+            && a.merges == b.merges && a.addedTokens == b.addedTokens && a.normalizer == b.normalizer
+            && a.preTokenizer == b.preTokenizer && a.decoder == b.decoder && a.byteFallback == b.byteFallback
+            && a.fuseUnknown == b.fuseUnknown && a.unknownTokenId == b.unknownTokenId && a.ignoreMerges == b.ignoreMerges
+            && a.bosTokenId == b.bosTokenId && a.eosTokenIds == b.eosTokenIds && a.padTokenId == b.padTokenId
+            && a.addBosToken == b.addBosToken && a.addEosToken == b.addEosToken
+            && same(a.huggingFaceTokenizerJSON, b.huggingFaceTokenizerJSON)
+            && same(a.huggingFaceTokenizerConfigJSON, b.huggingFaceTokenizerConfigJSON)
     }
 
     /// Every id: the model vocabulary plus added tokens beyond it.

@@ -154,10 +154,4 @@ import Testing
         }
         #expect(metaspace.location == "tokenizer.json: pre_tokenizer.replacement")
     }
-
-    @Test func notJSON() {
-        #expect(throws: TokenizerError.self) {
-            try TokenizerSpec(huggingFaceTokenizerJSON: Data("{\"model\": ".utf8), tokenizerConfigJSON: nil)
-        }
-    }
 }

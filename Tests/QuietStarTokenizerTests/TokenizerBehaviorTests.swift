@@ -85,6 +85,36 @@ import Testing
         #expect(llama2.isSpecialToken(1) && !llama2.isSpecialToken(3))
     }
 
+    /// "é" (U+00E9) and "e\u{301}" are different tokens, although Swift's String calls them
+    /// equal. Expected ids from Hugging Face tokenizers 0.23.3 on this very tokenizer.json.
+    @Test func canonicallyEquivalentTokensStayDistinct() throws {
+        let json = #"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,"end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,"vocab":{"<unk>":0,"e":1,"\u0301":2,"\u00e9":3,"e\u0301":4,"x":5},"merges":[["e","\u0301"]]}}"#
+        let spec = try TokenizerSpec(huggingFaceTokenizerJSON: Data(json.utf8), tokenizerConfigJSON: nil)
+        #expect(spec.tokens.count == 6)
+        let tokenizer = try Tokenizer(spec: spec)
+        #expect(tokenizer.encode("\u{E9}") == [3])
+        #expect(tokenizer.encode("e\u{301}") == [4])
+        #expect(tokenizer.encode("xe\u{301}x\u{E9}") == [5, 4, 5, 3])
+        #expect(tokenizer.id(of: "\u{E9}") == 3 && tokenizer.id(of: "e\u{301}") == 4)
+        #expect(try TokenizerSpec(metadata: spec.metadata) == spec)
+        var swapped = spec
+        swapped.tokens.swapAt(3, 4)
+        #expect(swapped != spec)
+    }
+
+    /// NFC (Qwen2's normalizer): composition, canonical reordering, singletons, exclusions.
+    @Test func nfc() throws {
+        let cases: [(String, String)] = [
+            ("\u{1100}\u{1161}\u{11A8}", "\u{AC01}"), ("\u{212B}", "\u{C5}"), ("e\u{301}\u{323}", "\u{1EB9}\u{301}"),
+            ("\u{2126}", "\u{3A9}"), ("\u{344}", "\u{308}\u{301}"), ("\u{958}", "\u{915}\u{93C}"), ("A\u{30A}", "\u{C5}"),
+            ("\u{F900}", "\u{8C48}"), ("a\u{308}\u{301}", "\u{E4}\u{301}"), ("plain ascii", "plain ascii")]
+        let qwen2 = try Fixtures.tokenizer("qwen2")
+        for (input, composed) in cases {
+            #expect(TokenizerSpec.Normalizer.nfc.apply(input) == Array(composed.utf8), "\(input.debugDescription)")
+            #expect(qwen2.encode(input) == qwen2.encode(composed))
+        }
+    }
+
     /// `first` prepends "▁" only to the segment at offset 0 of the input.
     @Test func metaspacePrependsOnlyAtTheStart() throws {
         let tokenizer = try Fixtures.tokenizer("mistral-metaspace")
