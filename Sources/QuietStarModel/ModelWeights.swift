@@ -82,7 +82,6 @@ public final class ModelWeights: @unchecked Sendable {
             let tensor: TensorView
             do { tensor = try file.tensor(info) } catch { throw ModelError(error) }
             views.append(tensor)
-            _ = dtype
             return tensor
         }
         func matrix(_ name: String, rows: Int, cols: Int) throws(ModelError) -> WeightMatrix {

@@ -1,3 +1,4 @@
+import Dispatch
 import QuietStarKernels
 
 /// What one step produced. Pointers stay valid until the next step on the same transformer.
@@ -38,6 +39,8 @@ public final class Transformer: @unchecked Sendable {
     public let activations: Activations
     public let rotary: RotaryTable
     private let scratch = Scratch()
+    /// When set, each step adds its time per phase here (benchmarks, tuning).
+    public var profile: StepProfile?
     /// Row inputs for the embedding gather (injected-embedding rows read id 0, then are overwritten).
     private var gatherIds: [Int32] = []
 
@@ -80,7 +83,9 @@ public final class Transformer: @unchecked Sendable {
         gatherIds.removeAll(keepingCapacity: true)
         for id in batch.inputs { gatherIds.append(max(id, 0)) }
         gatherIds.withUnsafeBufferPointer { ids in
-            Embedding.forward(table: weights.embedding, ids: ids.baseAddress!, count: rows, out: x0)
+            timed(.embedding) {
+                Embedding.forward(table: weights.embedding, ids: ids.baseAddress!, count: rows, out: x0)
+            }
         }
         for (r, id) in batch.inputs.enumerated() where id < 0 {
             (x0 + r * hidden).update(from: batch.embeddings[Int(-1 - id)], count: hidden)
@@ -90,51 +95,68 @@ public final class Transformer: @unchecked Sendable {
             let positions = positionsBuffer.baseAddress!
             for (l, w) in weights.layers.enumerated() {
                 let x = a.residual(l)
+
                 // Attention block.
-                let n1 = a.attentionInput(l)
-                RMSNorm.forward(x: x, rows: rows, dim: hidden, weight: w.attnNorm, eps: eps, out: n1, rstd: a.attentionRstd(l))
-                let q = a.queries(l)
-                Linear.forward(x: n1, rows: rows, weight: w.q, bias: w.qBias, out: q, scratch: scratch)
-                Linear.forward(x: n1, rows: rows, weight: w.k, bias: w.kBias, out: a.keys, scratch: scratch)
-                Linear.forward(x: n1, rows: rows, weight: w.v, bias: w.vBias, out: a.values, scratch: scratch)
-                Rotary.forward(q, rows: rows, heads: c.headCount, headDim: c.headDim, rowStride: qDim,
-                               positions: positions, table: rotary)
-                Rotary.forward(a.keys, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, rowStride: kvDim,
-                               positions: positions, table: rotary)
-                batch.cacheRows.withUnsafeBufferPointer { cacheRows in
-                    cache.store(layer: l, rows: cacheRows.baseAddress!, count: rows, keys: a.keys, values: a.values)
+                let n1 = a.attentionInput(l), q = a.queries(l), attnOut = a.attentionOutput(l), h = a.mid(l)
+                timed(.norm) {
+                    RMSNorm.forward(x: x, rows: rows, dim: hidden, weight: w.attnNorm, eps: eps, out: n1, rstd: a.attentionRstd(l))
                 }
-                let attnOut = a.attentionOutput(l)
-                batch.visible.withUnsafeBufferPointer { visible in
-                    batch.extra.withUnsafeBufferPointer { extra in
-                        Attention.forward(q: q, rows: rows, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
-                                          spans: { r in
-                                              let e = extra[r]
-                                              return (cache.span(layer: l, visible[r]), e.count > 0 ? cache.span(layer: l, e) : nil)
-                                          },
-                                          out: attnOut, logSumExp: a.keepsLayers ? a.attentionLogSumExp(l) : nil,
-                                          scratch: scratch)
+                timed(.attentionProjections) {
+                    Linear.forward(x: n1, rows: rows, weight: w.q, bias: w.qBias, out: q, scratch: scratch)
+                    Linear.forward(x: n1, rows: rows, weight: w.k, bias: w.kBias, out: a.keys, scratch: scratch)
+                    Linear.forward(x: n1, rows: rows, weight: w.v, bias: w.vBias, out: a.values, scratch: scratch)
+                }
+                timed(.rotary) {
+                    Rotary.forward(q, rows: rows, heads: c.headCount, headDim: c.headDim, rowStride: qDim,
+                                   positions: positions, table: rotary)
+                    Rotary.forward(a.keys, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, rowStride: kvDim,
+                                   positions: positions, table: rotary)
+                }
+                timed(.cache) {
+                    batch.cacheRows.withUnsafeBufferPointer { cacheRows in
+                        cache.store(layer: l, rows: cacheRows.baseAddress!, count: rows, keys: a.keys, values: a.values)
                     }
                 }
-                Linear.forward(x: attnOut, rows: rows, weight: w.o, bias: nil, out: a.projection, scratch: scratch)
-                let h = a.mid(l)
-                Elementwise.add(x, a.projection, into: h, count: rows * hidden)
+                timed(.attention) {
+                    batch.visible.withUnsafeBufferPointer { visible in
+                        batch.extra.withUnsafeBufferPointer { extra in
+                            Attention.forward(q: q, rows: rows, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                              spans: { r in
+                                                  let e = extra[r]
+                                                  return (cache.span(layer: l, visible[r]), e.count > 0 ? cache.span(layer: l, e) : nil)
+                                              },
+                                              out: attnOut, logSumExp: a.keepsLayers ? a.attentionLogSumExp(l) : nil,
+                                              scratch: scratch)
+                        }
+                    }
+                }
+                timed(.attentionProjections) {
+                    Linear.forward(x: attnOut, rows: rows, weight: w.o, bias: nil, out: a.projection, scratch: scratch)
+                }
+                timed(.residual) { Elementwise.add(x, a.projection, into: h, count: rows * hidden) }
 
                 // Feed-forward block.
-                let n2 = a.ffnInput(l)
-                RMSNorm.forward(x: h, rows: rows, dim: hidden, weight: w.ffnNorm, eps: eps, out: n2, rstd: a.ffnRstd(l))
-                let gate = a.gate(l), up = a.up(l), act = a.ffnActivation(l)
-                Linear.forward(x: n2, rows: rows, weight: w.gate, bias: nil, out: gate, scratch: scratch)
-                Linear.forward(x: n2, rows: rows, weight: w.up, bias: nil, out: up, scratch: scratch)
-                SwiGLU.forward(gate: gate, up: up, count: rows * inter, out: act)
-                Linear.forward(x: act, rows: rows, weight: w.down, bias: nil, out: a.projection, scratch: scratch)
-                Elementwise.add(h, a.projection, into: a.residual(l + 1), count: rows * hidden)
+                let n2 = a.ffnInput(l), gate = a.gate(l), up = a.up(l), act = a.ffnActivation(l)
+                timed(.norm) {
+                    RMSNorm.forward(x: h, rows: rows, dim: hidden, weight: w.ffnNorm, eps: eps, out: n2, rstd: a.ffnRstd(l))
+                }
+                timed(.ffnProjections) {
+                    Linear.forward(x: n2, rows: rows, weight: w.gate, bias: nil, out: gate, scratch: scratch)
+                    Linear.forward(x: n2, rows: rows, weight: w.up, bias: nil, out: up, scratch: scratch)
+                }
+                timed(.activation) { SwiGLU.forward(gate: gate, up: up, count: rows * inter, out: act) }
+                timed(.ffnProjections) {
+                    Linear.forward(x: act, rows: rows, weight: w.down, bias: nil, out: a.projection, scratch: scratch)
+                }
+                timed(.residual) { Elementwise.add(h, a.projection, into: a.residual(l + 1), count: rows * hidden) }
             }
         }
 
         // Final norm for every row; the output head only for the rows that asked.
-        RMSNorm.forward(x: a.residual(c.layerCount), rows: rows, dim: hidden, weight: weights.outputNorm, eps: eps,
-                        out: a.hidden, rstd: a.finalRstd)
+        timed(.norm) {
+            RMSNorm.forward(x: a.residual(c.layerCount), rows: rows, dim: hidden, weight: weights.outputNorm, eps: eps,
+                            out: a.hidden, rstd: a.finalRstd)
+        }
         let logitRows = batch.logitCount
         if logitRows > 0 {
             let input: UnsafePointer<Float>
@@ -146,10 +168,20 @@ public final class Transformer: @unchecked Sendable {
                 }
                 input = UnsafePointer(a.logitInput)
             }
-            Linear.forward(x: input, rows: logitRows, weight: weights.output, bias: nil, out: a.logits, scratch: scratch)
+            timed(.outputHead) {
+                Linear.forward(x: input, rows: logitRows, weight: weights.output, bias: nil, out: a.logits, scratch: scratch)
+            }
         }
         return StepOutput(rows: rows, logitRows: logitRows, hiddenSize: hidden, vocabSize: c.vocabSize,
                           hidden: a.hidden, logits: a.logits)
+    }
+
+    @inline(__always)
+    private func timed(_ phase: StepProfile.Phase, _ body: () -> Void) {
+        guard let profile else { return body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        profile.add(phase, nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
     }
 
     private func validate(_ batch: StepBatch, cache: KVCache) {
@@ -166,6 +198,26 @@ public final class Transformer: @unchecked Sendable {
                          "Transformer.step: row \(r) extra range \(e.start)..<\(e.end) is outside the cache")
         }
     }
+}
+
+/// Where step time goes, by phase.
+public final class StepProfile: @unchecked Sendable {
+    public enum Phase: String, CaseIterable, Sendable {
+        case embedding, norm, attentionProjections, rotary, cache, attention, residual, ffnProjections, activation, outputHead
+    }
+    private var nanoseconds = [UInt64](repeating: 0, count: Phase.allCases.count)
+
+    public init() {}
+
+    func add(_ phase: StepProfile.Phase, nanoseconds ns: UInt64) {
+        nanoseconds[Phase.allCases.firstIndex(of: phase)!] += ns
+    }
+
+    public func seconds(_ phase: Phase) -> Double {
+        Double(nanoseconds[Phase.allCases.firstIndex(of: phase)!]) / 1e9
+    }
+
+    public func reset() { nanoseconds = nanoseconds.map { _ in 0 } }
 }
 
 /// Elementwise helpers the step needs that are not kernels of their own.

@@ -70,6 +70,18 @@ struct EngineBench: ParsableCommand {
                           ("heads", .int(config.headCount)), ("intermediate", .int(config.intermediateSize)),
                           ("vocab", .int(config.vocabSize)), ("weight_bytes_per_token", .int(weights.bytesPerToken))])
 
+        /// One more run of `body` with the step profiler on: where the time goes, by phase.
+        func profile(_ name: String, _ body: () -> Void) {
+            let p = StepProfile()
+            transformer.profile = p
+            body()
+            transformer.profile = nil
+            let total = StepProfile.Phase.allCases.reduce(0) { $0 + p.seconds($1) }
+            var fields: [(String, BenchValue)] = [("bench", "engine_profile"), ("case", .string(name)), ("seconds", .double(total))]
+            for phase in StepProfile.Phase.allCases { fields.append((phase.rawValue, .double(p.seconds(phase) / total))) }
+            BenchOutput.emit(fields)
+        }
+
         // Useful FLOPs of a step (see the type's doc comment).
         let matrixFlopsPerRow = 2 * Double(config.layerMatrixParameters)
         let headFlopsPerRow = 2 * Double(config.vocabSize * config.hiddenSize)
@@ -92,6 +104,7 @@ struct EngineBench: ParsableCommand {
                 }
             }
             let t = Bench.measure(minTime: minTime, minRepeats: 3) { _ = transformer.step(step, cache: cache) }
+            profile("prefill") { _ = transformer.step(step, cache: cache) }
             let gflops = flops / t.median / 1e9
             BenchOutput.emit([("bench", "engine_prefill"), ("rows_per_step", .int(rows)), ("line_length", .int(length)),
                               ("tokens_per_s", .double(Double(rows) / t.median)), ("gflops", .double(gflops)),
@@ -123,7 +136,7 @@ struct EngineBench: ParsableCommand {
             for k in 0..<steps {
                 flops += Double(lines) * (matrixFlopsPerRow + headFlopsPerRow + attentionFlops(visible: context + k + 1))
             }
-            let t = Bench.measure(warmup: 1, minTime: minTime, minRepeats: 3) {
+            func run() {
                 for k in 0..<steps {
                     step.removeAll()
                     for s in 0..<lines {
@@ -135,6 +148,8 @@ struct EngineBench: ParsableCommand {
                     _ = transformer.step(step, cache: cache)
                 }
             }
+            let t = Bench.measure(warmup: 1, minTime: minTime, minRepeats: 3) { run() }
+            profile("decode_batch_\(lines)") { run() }
             return (Double(lines * steps) / t.median, flops / t.median / 1e9, t)
         }
 

@@ -1,0 +1,101 @@
+import Foundation
+import QuietStarFormat
+import QuietStarInterop
+import QuietStarModel
+import Testing
+
+/// `fixtures/reference/quietstar-mistral.thoughts.json` (schema: tools/reference/README.md): the
+/// independent sequential float64 reference, each thought inserted into the text and the whole
+/// sequence re-run.
+struct ThoughtReference: Decodable {
+    struct Position: Decodable {
+        var position: Int
+        var thought_ids: [Int32]
+        var w: Double
+        var next_id: Int32?
+        var base_logprob: Double?
+        var mixed_logprob: Double?
+    }
+    struct Scoring: Decodable {
+        var text: String
+        var ids: [Int32]
+        var k: Int
+        var sum_base_logprob: Double
+        var sum_mixed_logprob: Double
+        var positions: [Position]
+    }
+    struct Step: Decodable {
+        var thought_ids: [Int32]
+        var w: Double
+        var token: Int32
+        var mixed_logprob: Double
+    }
+    struct Generation: Decodable {
+        var prompt: String
+        var prompt_ids: [Int32]
+        var k: Int
+        var new_ids: [Int32]
+        var steps: [Step]
+    }
+    var start_thought_id: Int32
+    var end_thought_id: Int32
+    var scoring: [Scoring]
+    var generation: [Generation]
+
+    static func load() throws -> ThoughtReference {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reference/quietstar-mistral.thoughts.json")))
+        return try JSONDecoder().decode(ThoughtReference.self, from: data)
+    }
+}
+
+/// The converted Quiet-STaR fixture with its thought parameters.
+func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, ThoughtParameters) {
+    let lm = try convertedModel("quietstar-mistral", in: dir)
+    let thoughts = try #require(try ThoughtParameters.load(path: lm.path!, config: lm.config))
+    return (lm, thoughts)
+}
+
+/// Greedy thoughts (`temperature 0`) against the reference, through the parallel scoring path.
+///
+/// Tolerances: the reference is float64 (transformers agrees with it to 1.6e-6); the engine runs
+/// float32 through a different summation order, and the mixed log-probability adds the head and
+/// a second LM-head product. Observed differences are ~1e-5; 2e-4 on log-probs and w leaves room
+/// for other BLAS builds while catching any semantic slip (a wrong position, mask or marker moves
+/// log-probs by 0.1 to several nats). Thought ids must match exactly: the smallest reference
+/// top-1/top-2 margin is 0.0047, far above float32 noise.
+@Suite struct ThoughtReferenceTests {
+    static let tolerance = 2e-4
+
+    @Test(arguments: [3, 5])
+    func parallelScoringMatchesSequentialReference(k: Int) throws {
+        let dir = TemporaryDirectory()
+        let ref = try ThoughtReference.load()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        #expect(thoughts.startTokenId == ref.start_thought_id && thoughts.endTokenId == ref.end_thought_id)
+        var options = ScoreOptions()
+        options.perToken = true
+        options.batchSize = 2
+        options.maxStepTokens = 40   // several thought packs and base chunks per group
+        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+                                       thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
+        let cases = ref.scoring.filter { $0.k == k }
+        #expect(cases.count == 3)
+        let results = scorer.score(cases.map(\.text))
+        var worst = 0.0
+        for (c, result) in zip(cases, results) {
+            let score = try result.get()
+            #expect(score.tokenIds == c.ids)
+            for p in c.positions where p.next_id != nil {
+                let j = p.position + 1
+                #expect(score.thoughts[j] == p.thought_ids, "k=\(k) \(c.text.prefix(12)) position \(p.position): thought")
+                let diffs = [abs(score.mixingWeights[j]! - p.w), abs(score.baseTokenLogprobs[j]! - p.base_logprob!),
+                             abs(score.tokenLogprobs[j]! - p.mixed_logprob!)]
+                worst = max(worst, diffs.max()!)
+                #expect(diffs.max()! < Self.tolerance, "k=\(k) position \(p.position): |w|, base, mixed diffs \(diffs)")
+            }
+            #expect(abs(score.logprob - c.sum_mixed_logprob) < 1e-3)
+            #expect(abs(score.baseLogprob - c.sum_base_logprob) < 1e-3)
+        }
+        print("thought reference k=\(k): max |diff| (w, log-probs) = \(worst)")
+    }
+}
