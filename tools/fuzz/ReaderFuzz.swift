@@ -115,10 +115,10 @@ private func decode(_ file: QStarFile, _ t: TensorInfo, verified: Bool) {
             part.withUnsafeMutableBufferPointer { p in try! view.decodeFloat32(elements: 0..<n, into: p) }
         }
     } else {
-        // Integer tensors: every byte must be readable.
-        var sum: UInt64 = 0
-        for b in view.bytes { sum &+= UInt64(b) }
-        _ = sum
+        // Integer tensors: every byte must be readable, and a copy must equal the view.
+        let sum = view.withUnsafeBytes { b in b.reduce(UInt64(0)) { $0 &+ UInt64($1) } }
+        let copy = view.copyBytes()
+        precondition(copy.count == view.bytes.count && copy.reduce(UInt64(0)) { $0 &+ UInt64($1) } == sum)
         precondition((try? view.toFloat32()) == nil, "integer dtype converted to Float")
     }
 }
