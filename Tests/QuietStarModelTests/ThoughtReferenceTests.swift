@@ -98,4 +98,32 @@ func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, Though
         }
         print("thought reference k=\(k): max |diff| (w, log-probs) = \(worst)")
     }
+
+    /// Greedy generation with thoughts, both prompts batched together (and alone), token for token.
+    @Test(arguments: [3, 5])
+    func generationMatchesSequentialReference(k: Int) throws {
+        let dir = TemporaryDirectory()
+        let ref = try ThoughtReference.load()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        let cases = ref.generation.filter { $0.k == k }
+        #expect(cases.count == 2)
+        for batchSize in [1, 2] {
+            var options = GenerationOptions()
+            options.maxTokens = cases[0].new_ids.count
+            options.ignoreEndOfSequence = true
+            options.batchSize = batchSize
+            options.maxStepTokens = 8   // prompts of ~15 tokens are fed in chunks
+            let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options,
+                                                 thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
+            let results = generator.generate(cases.map(\.prompt))
+            for (c, result) in zip(cases, results) {
+                let got = try result.get()
+                #expect(got.completion.tokens == c.new_ids, "k=\(k) batch \(batchSize) \(c.prompt)")
+                #expect(got.thoughts == c.steps.map(\.thought_ids), "k=\(k) batch \(batchSize) \(c.prompt): thoughts")
+                for (w, step) in zip(got.mixingWeights, c.steps) {
+                    #expect(abs(w - step.w) < Self.tolerance, "k=\(k) \(c.prompt): w \(w) vs \(step.w)")
+                }
+            }
+        }
+    }
 }

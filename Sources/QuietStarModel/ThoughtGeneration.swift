@@ -1,0 +1,314 @@
+import QuietStarKernels
+
+/// A completion generated with a thought before every output token.
+public struct ThoughtCompletion: Sendable, Equatable {
+    public var completion: Completion
+    /// The content tokens of the thought behind each output token (`completion.tokens[t]`).
+    public var thoughts: [[Int32]]
+    /// The mixing weight `w` of each output token.
+    public var mixingWeights: [Double]
+}
+
+/// Quiet-STaR generation: for every output token, think with the text's KV cache, mix, choose the
+/// token, drop the thought's cache rows and append the token. The prefix is never re-run.
+///
+/// Lines advance in lockstep through one stream of batched steps (continuous batching as in
+/// `Generator`: a finished line's slot is refilled at once). A line's step contributes:
+/// - while thinking, the row of its thought's next step (content tokens want logits; the end row's
+///   hidden state is mixed);
+/// - otherwise its unfed text (the prompt, in chunks, or the token just chosen) **and**, in the same
+///   step, the start row of the next thought: all keys of a step are stored before any row
+///   attends, so the start row sees the text row fed beside it. A token then costs `k + 2` steps.
+///
+/// Lines are independent: output tokens draw from the line's generator `(seed, line)`, thought
+/// tokens from `(thought seed, line, position, 0)`, so batching and sharding change nothing.
+public final class ThoughtGenerator {
+    public let model: LanguageModel
+    public let thoughts: ThoughtParameters
+    public let options: GenerationOptions
+    public let thoughtOptions: ThoughtOptions
+    let transformer: Transformer
+    let cache: KVCache
+    private let stepRows: Int
+    private let outputSampler: Sampler
+    private let thoughtSampler: ThoughtSampler
+    private let mixer: ThoughtMixer
+    private var batch = StepBatch()
+    private var sampleFloats: [Float]
+    private var sampleOrder: [Int32]
+
+    public init(model: LanguageModel, thoughts: ThoughtParameters, options: GenerationOptions,
+                thoughtOptions: ThoughtOptions) throws(ModelError) {
+        try options.validate()
+        try thoughtOptions.validate()
+        self.model = model
+        self.thoughts = thoughts
+        self.options = options
+        self.thoughtOptions = thoughtOptions
+        transformer = Transformer(weights: model.weights)
+        cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
+                            scratchRows: options.batchSize * thoughtOptions.steps)
+        // A step holds up to two rows per line (text + start) besides prefill chunks.
+        stepRows = max(options.maxStepTokens, 2 * options.batchSize)
+        var sampling = options.sampling
+        for t in thoughts.markerIds where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
+        outputSampler = Sampler(options: sampling, vocabSize: model.config.vocabSize)
+        thoughtSampler = ThoughtSampler(options: thoughtOptions, thoughts: thoughts, vocabSize: model.config.vocabSize)
+        mixer = ThoughtMixer(weights: model.weights, thoughts: thoughts)
+        sampleFloats = [Float](repeating: 0, count: model.config.vocabSize)
+        sampleOrder = [Int32](repeating: 0, count: model.config.vocabSize)
+    }
+
+    /// Generates for every request, delivering outcomes in request order as they complete.
+    public func run<Source: IteratorProtocol, Tag>(_ source: inout Source,
+                                                   emit: (LineOutcome<Tag, ThoughtCompletion>) -> Void,
+                                                   onStep: (Int) -> Void = { _ in })
+    where Source.Element == LineRequest<Tag> {
+        let window = 4 * options.batchSize
+        var freeSlots = Array((0..<cache.slotCount).reversed())
+        var active: [ThinkingLine] = []
+        var pending: [Int: LineOutcome<Tag, ThoughtCompletion>] = [:]
+        var tags: [Int: (line: Int, tag: Tag)] = [:]
+        var nextOrdinal = 0, nextToEmit = 0
+        var exhausted = false
+
+        func complete(_ ordinal: Int, _ result: Result<ThoughtCompletion, LineError>) {
+            let info = tags.removeValue(forKey: ordinal)!
+            pending[ordinal] = LineOutcome(line: info.line, tag: info.tag, result: result)
+            while let outcome = pending.removeValue(forKey: nextToEmit) {
+                emit(outcome)
+                nextToEmit += 1
+            }
+        }
+
+        while true {
+            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window {
+                guard let request = source.next() else { exhausted = true; break }
+                let ordinal = nextOrdinal
+                nextOrdinal += 1
+                tags[ordinal] = (request.line, request.tag)
+                switch start(request, ordinal: ordinal) {
+                case .failure(let error):
+                    complete(ordinal, .failure(error))
+                case .success(let line):
+                    if line.isFinished {
+                        complete(ordinal, .success(line.result()))
+                    } else {
+                        line.slot = freeSlots.removeLast()
+                        active.append(line)
+                    }
+                }
+            }
+            if active.isEmpty {
+                if exhausted { break }
+                continue
+            }
+            let rows = step(active)
+            onStep(rows)
+            var kept: [ThinkingLine] = []
+            for line in active {
+                if line.isFinished {
+                    if line.text.fed > 1024 { cache.release(slot: line.slot, keepingRows: 1024) }
+                    freeSlots.append(line.slot)
+                    complete(line.ordinal, .success(line.result()))
+                } else {
+                    kept.append(line)
+                }
+            }
+            active = kept
+        }
+    }
+
+    /// Convenience: generates for `prompts` (line indices 0, 1, ...).
+    public func generate(_ prompts: [String]) -> [Result<ThoughtCompletion, LineError>] {
+        var source = prompts.enumerated().map { LineRequest(line: $0.offset, tag: (), text: .success($0.element)) }.makeIterator()
+        var results: [Result<ThoughtCompletion, LineError>] = []
+        run(&source, emit: { results.append($0.result) })
+        return results
+    }
+
+    private func start<Tag>(_ request: LineRequest<Tag>, ordinal: Int) -> Result<ThinkingLine, LineError> {
+        let text: String
+        switch request.text {
+        case .failure(let error): return .failure(error)
+        case .success(let t): text = t
+        }
+        let prompt = model.tokenizer.encode(text, addSpecialTokens: options.addSpecialTokens)
+        let context = model.config.contextLength
+        if prompt.isEmpty {
+            return .failure(LineError("empty prompt: the tokenizer adds no BOS token, so there is nothing to continue"))
+        }
+        if prompt.count > context {
+            return .failure(LineError("prompt has \(prompt.count) tokens, more than the model's context of \(context)"))
+        }
+        let line = ThinkingLine(text: GenerationLine(prompt: prompt, line: request.line, options: options, model: model),
+                                line: request.line, ordinal: ordinal, hidden: model.config.hiddenSize, k: thoughtOptions.thoughtTokens)
+        line.checkRoom(context: context)
+        return .success(line)
+    }
+
+    /// Plans and runs one step over `lines`; returns its row count.
+    private func step(_ lines: [ThinkingLine]) -> Int {
+        let c = model.config, k = thoughtOptions.thoughtTokens, steps = thoughtOptions.steps, h = c.hiddenSize
+        batch.removeAll()
+        var budget = stepRows
+        // Mid-thought rows and single-token feeds first (one or two rows each), then prefill chunks.
+        for pass in 0..<2 {
+            for line in lines where budget > 0 {
+                if line.stage > 0 {
+                    guard pass == 0 else { continue }
+                    line.thoughtRow = appendThoughtRow(line, step: line.stage)
+                    budget -= 1
+                    continue
+                }
+                let unfed = line.text.tokens.count - line.text.fed
+                guard unfed > 0, (pass == 0) == (unfed == 1) else { continue }
+                // Keep a row for the start of the thought when the chunk finishes the text.
+                let n = min(unfed, max(budget - 1, 1))
+                let first = line.text.fed
+                for p in first..<(first + n) {
+                    batch.append(token: line.text.tokens[p], position: p, cacheRow: cache.textRow(slot: line.slot, position: p),
+                                 visible: cache.visibleRows(slot: line.slot, position: p, window: c.slidingWindow), logits: false)
+                }
+                line.lastTextRow = batch.count - 1
+                line.text.fed += n
+                budget -= n
+                if line.text.fed < line.text.tokens.count {
+                    line.lastTextRow = -1   // more text to feed: h_base comes from a later step
+                } else if budget > 0 {
+                    line.thoughtRow = appendThoughtRow(line, step: 0)
+                    line.stage = 0
+                    budget -= 1
+                } else {
+                    line.stage = -2   // no room for the start row: it runs next step
+                }
+            }
+        }
+        // A line whose text is fed but whose start row did not fit starts its thought now.
+        for line in lines where line.stage == -2 && budget > 0 {
+            line.thoughtRow = appendThoughtRow(line, step: 0)
+            line.stage = 0
+            budget -= 1
+        }
+        precondition(!batch.isEmpty, "ThoughtGenerator: active lines with nothing to run")
+        let out = transformer.step(batch, cache: cache)
+
+        // h_base of the last text position of lines that just fed their text.
+        for line in lines where line.lastTextRow >= 0 {
+            line.hBase.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: out.hidden(row: line.lastTextRow), count: h) }
+            line.lastTextRow = -1
+        }
+        // Content tokens: lines whose row this step was start or content token j < k, in row order
+        // (which is logit order).
+        let drawing = lines.filter { $0.thoughtRow >= 0 && $0.stage < k }.sorted { $0.thoughtRow < $1.thoughtRow }
+        if !drawing.isEmpty {
+            var randoms = drawing.map(\.thoughtRandom)
+            var drawn = [Int32](repeating: 0, count: drawing.count)
+            randoms.withUnsafeMutableBufferPointer { r in
+                drawn.withUnsafeMutableBufferPointer { d in
+                    thoughtSampler.draw(count: drawing.count, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
+                }
+            }
+            for (i, line) in drawing.enumerated() {
+                line.thoughtRandom = randoms[i]
+                line.content[line.stage] = drawn[i]
+            }
+        }
+        // Finished thoughts: mix, choose the output token, forget the thought.
+        let ending = lines.filter { $0.thoughtRow >= 0 && $0.stage == steps - 1 }
+        if !ending.isEmpty {
+            mixer.reserve(rows: ending.count)
+            for (r, line) in ending.enumerated() {
+                line.hBase.withUnsafeBufferPointer { (mixer.base + r * h).update(from: $0.baseAddress!, count: h) }
+                (mixer.end + r * h).update(from: out.hidden(row: line.thoughtRow), count: h)
+            }
+            mixer.mix(rows: ending.count)
+            for (r, line) in ending.enumerated() {
+                let logits = UnsafePointer(mixer.logits + r * c.vocabSize)
+                let token: Int32
+                if outputSampler.options.isGreedy {
+                    token = outputSampler.argmax(logits)
+                } else {
+                    token = sampleFloats.withUnsafeMutableBufferPointer { f in
+                        sampleOrder.withUnsafeMutableBufferPointer { o in
+                            outputSampler.sample(logits: logits, random: &line.text.random, probs: f.baseAddress!, order: o.baseAddress!)
+                        }
+                    }
+                }
+                line.accept(token, thought: Array(line.content), w: Double(mixer.w[r]), context: c.contextLength)
+            }
+        }
+        for line in lines where line.thoughtRow >= 0 {
+            line.thoughtRow = -1
+            if line.stage >= 0 { line.stage += 1 }
+            if line.stage == steps { line.stage = -1 }
+        }
+        return batch.count
+    }
+
+    private func appendThoughtRow(_ line: ThinkingLine, step j: Int) -> Int {
+        let k = thoughtOptions.thoughtTokens
+        if j == 0 {
+            // A new thought after the last text position.
+            line.thoughtRandom = ThoughtRandom.stream(seed: thoughtOptions.seed, line: line.line,
+                                                      position: line.text.tokens.count - 1, pass: 0)
+        }
+        return batch.appendThought(step: j, thoughtTokens: k, token: j >= 1 && j <= k ? line.content[j - 1] : 0,
+                                   thoughts: thoughts, cache: cache, slot: line.slot,
+                                   textPosition: line.text.tokens.count - 1,
+                                   streamStart: cache.scratchRow(line.slot * thoughtOptions.steps),
+                                   window: model.config.slidingWindow, logits: j < k)
+    }
+}
+
+/// One prompt being continued with thoughts: the plain line (tokens, stops, EOS, output
+/// generator) plus the thought in progress.
+final class ThinkingLine {
+    let text: GenerationLine
+    let line: Int
+    let ordinal: Int
+    var slot = 0
+    /// Next thought step to run (0 = start ... k + 1 = end); -1 while text is unfed; -2 when the
+    /// text is fed but the start row has not run yet.
+    var stage = -1
+    /// This step's rows (-1: none).
+    var thoughtRow = -1
+    var lastTextRow = -1
+    var content: [Int32]
+    var thoughtRandom = LineRandom(seed: 0, line: 0)
+    var hBase: [Float]
+    private var thoughts: [[Int32]] = []
+    private var weights: [Double] = []
+    private var contextFull = false
+    private let k: Int
+
+    init(text: GenerationLine, line: Int, ordinal: Int, hidden: Int, k: Int) {
+        self.text = text
+        self.line = line
+        self.ordinal = ordinal
+        self.k = k
+        content = [Int32](repeating: 0, count: k)
+        hBase = [Float](repeating: 0, count: hidden)
+    }
+
+    var isFinished: Bool { text.isFinished || contextFull }
+
+    /// The next thought ends at position `tokens.count + k`; stop (finish reason "length") when
+    /// that is past the context.
+    func checkRoom(context: Int) {
+        if !text.isFinished && text.tokens.count + k + 1 > context { contextFull = true }
+    }
+
+    func accept(_ token: Int32, thought: [Int32], w: Double, context: Int) {
+        thoughts.append(thought)
+        weights.append(w)
+        text.accept(token)
+        checkRoom(context: context)
+    }
+
+    func result() -> ThoughtCompletion {
+        var completion = text.completion()
+        if contextFull && !text.isFinished { completion.finishReason = .length }
+        return ThoughtCompletion(completion: completion, thoughts: thoughts, mixingWeights: weights)
+    }
+}
