@@ -13,12 +13,19 @@ extension TokenizerSpec {
         guard tokens.count < Int(Int32.max) / 2 else {
             throw fail("tokens", "\(tokens.count) tokens; ids must fit in Int32")
         }
-        var idOf: [ExactString: Int] = [:]
-        idOf.reserveCapacity(tokens.count)
+        // Token strings by their bytes (see ExactString); entry numbers are ids.
+        var index = ByteKeyTable(capacity: tokens.count)
         for (i, t) in tokens.enumerated() {
-            if let j = idOf.updateValue(i, forKey: ExactString(t)) {
-                throw fail("tokens[\(i)]", "\(t.debugDescription) is also tokens[\(j)]; token strings must be unique")
+            var t = t
+            let e = t.withUTF8 { index.insert(UnsafeRawBufferPointer($0)) }
+            if e != i {
+                throw fail("tokens[\(i)]", "\(t.debugDescription) is also tokens[\(e)]; token strings must be unique")
             }
+        }
+        func idOf(_ s: String) -> Int? {
+            var s = s
+            let e = s.withUTF8 { index.find(UnsafeRawBufferPointer($0)) }
+            return e < 0 ? nil : e
         }
 
         switch model {
@@ -41,8 +48,8 @@ extension TokenizerSpec {
                     throw fail("merges[\(rank)]", "\(m.left.debugDescription) starts with U+0000 or contains both a space and U+0000, which tokenizer.merges cannot store")
                 }
                 let merged = m.left + m.right   // byte concatenation: String + never normalizes
-                guard idOf[ExactString(m.left)] != nil, idOf[ExactString(m.right)] != nil, idOf[ExactString(merged)] != nil else {
-                    let missing = idOf[ExactString(m.left)] == nil ? m.left : idOf[ExactString(m.right)] == nil ? m.right : merged
+                guard idOf(m.left) != nil, idOf(m.right) != nil, idOf(merged) != nil else {
+                    let missing = idOf(m.left) == nil ? m.left : idOf(m.right) == nil ? m.right : merged
                     throw fail("merges[\(rank)]", "\(m.left.debugDescription) + \(m.right.debugDescription): \(missing.debugDescription) is not in the vocabulary")
                 }
             }
@@ -83,7 +90,7 @@ extension TokenizerSpec {
                 guard tokens[Int(a.id)].isExactly(a.content) else {
                     throw fail(field, "id \(a.id) is the vocabulary's \(tokens[Int(a.id)].debugDescription), not \(a.content.debugDescription)")
                 }
-            } else if let other = idOf[ExactString(a.content)] {
+            } else if let other = idOf(a.content) {
                 throw fail(field, "\(a.content.debugDescription) is vocabulary id \(other); it cannot also be id \(a.id)")
             }
         }
