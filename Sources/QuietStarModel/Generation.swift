@@ -74,7 +74,10 @@ public final class Generator {
         cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength)
         scheduler = LineScheduler(transformer: transformer, cache: cache, maxStepRows: options.maxStepTokens,
                                   window: 4 * options.batchSize)
-        sampler = Sampler(options: options.sampling, vocabSize: model.config.vocabSize)
+        // Thought markers are never text: plain generation from a Quiet-STaR model skips them.
+        var sampling = options.sampling
+        for t in model.thoughtTokens where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
+        sampler = Sampler(options: sampling, vocabSize: model.config.vocabSize)
     }
 
     deinit {
