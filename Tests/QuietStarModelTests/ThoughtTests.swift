@@ -1,0 +1,252 @@
+import Foundation
+import QuietStarFormat
+import QuietStarKernels
+import QuietStarModel
+import Testing
+
+/// Texts of 5-30 tokens for the Quiet-STaR fixture.
+private let texts = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Once upon a time",
+    "A",
+    "Numbers 1 2 3 4 5 and more numbers 6 7 8 9 follow here.",
+    "Hello world, hello again.",
+]
+
+private func scores(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ texts: [String], lines: [Int]? = nil,
+                    batchSize: Int, stepTokens: Int, thought: ThoughtOptions) throws -> [ThoughtLineScore] {
+    var options = ScoreOptions()
+    options.perToken = true
+    options.batchSize = batchSize
+    options.maxStepTokens = stepTokens
+    let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options, thoughtOptions: thought)
+    let indices = lines ?? Array(texts.indices)
+    var source = zip(indices, texts).map { LineRequest(line: $0, tag: $0, text: .success($1)) }.makeIterator()
+    var out: [ThoughtLineScore] = []
+    var tags: [Int] = []
+    scorer.run(&source, emit: { tags.append($0.tag); out.append(try! $0.result.get()) })
+    #expect(tags == indices, "outcomes in input order")
+    return out
+}
+
+private func thoughtCompletions(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ prompts: [String], lines: [Int]? = nil,
+                                batchSize: Int, stepTokens: Int = 64, temperature: Double = 0.8,
+                                thought: ThoughtOptions) throws -> [ThoughtCompletion] {
+    var options = GenerationOptions()
+    options.maxTokens = 6
+    options.ignoreEndOfSequence = true
+    options.batchSize = batchSize
+    options.maxStepTokens = stepTokens
+    options.sampling = SamplingOptions(temperature: temperature)
+    options.seed = 11
+    let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options, thoughtOptions: thought)
+    let indices = lines ?? Array(prompts.indices)
+    var source = zip(indices, prompts).map { LineRequest(line: $0, tag: $0, text: .success($1)) }.makeIterator()
+    var out: [ThoughtCompletion] = []
+    generator.run(&source, emit: { out.append(try! $0.result.get()) })
+    return out
+}
+
+/// Two scores agree: identical thoughts and mixing decisions, floats within rounding (different
+/// batch shapes take different matrix-product paths, so the last bits may differ).
+private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: String) {
+    #expect(a.tokenIds == b.tokenIds, "\(what)")
+    #expect(a.thoughts == b.thoughts, "\(what): thoughts")
+    #expect(abs(a.logprob - b.logprob) < 1e-3 && abs(a.baseLogprob - b.baseLogprob) < 1e-3, "\(what): sums")
+    for j in a.tokenLogprobs.indices.dropFirst() {
+        #expect(abs(a.tokenLogprobs[j]! - b.tokenLogprobs[j]!) < 1e-4, "\(what): mixed log-prob \(j)")
+        #expect(abs(a.mixingWeights[j]! - b.mixingWeights[j]!) < 1e-4, "\(what): w \(j)")
+    }
+}
+
+@Suite struct ThoughtTests {
+    /// Sampled thoughts (temperature 1, two passes) do not depend on batch size, step size
+    /// (how streams are packed), or which other lines share the run (shards).
+    @Test func scoringIsInvariantToBatchingAndSharding() throws {
+        let dir = TemporaryDirectory()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        let t = ThoughtOptions(thoughtTokens: 3, temperature: 1, seed: 5, passes: 2)
+        let reference = try scores(lm, thoughts, texts, batchSize: 1, stepTokens: 512, thought: t)
+        for (batch, step) in [(5, 512), (2, 7), (3, 33)] {
+            let got = try scores(lm, thoughts, texts, batchSize: batch, stepTokens: step, thought: t)
+            for i in texts.indices { expectSame(got[i], reference[i], "batch \(batch) step \(step) line \(i)") }
+        }
+        let odd = [1, 3]
+        let shard = try scores(lm, thoughts, odd.map { texts[$0] }, lines: odd, batchSize: 2, stepTokens: 20, thought: t)
+        for (s, i) in zip(shard, odd) { expectSame(s, reference[i], "shard line \(i)") }
+        // The draws are real: another seed gives other thoughts, and passes average.
+        let other = try scores(lm, thoughts, texts, batchSize: 5, stepTokens: 512,
+                               thought: ThoughtOptions(thoughtTokens: 3, temperature: 1, seed: 6, passes: 2))
+        #expect(other[0].thoughts != reference[0].thoughts)
+        let onePass = try scores(lm, thoughts, texts, batchSize: 5, stepTokens: 512,
+                                 thought: ThoughtOptions(thoughtTokens: 3, temperature: 1, seed: 5, passes: 1))
+        #expect(onePass[0].thoughts == reference[0].thoughts, "pass 0 draws the same thoughts")
+        #expect(onePass[0].tokenLogprobs != reference[0].tokenLogprobs, "a second pass changes the mean")
+        #expect(abs(onePass[0].baseLogprob - reference[0].baseLogprob) < 1e-3, "the base pass ignores thoughts")
+    }
+
+    /// Thoughts never leak: changing one line changes no other line, and changing token p of a
+    /// line changes nothing its positions before p see (thoughts, w, base and mixed log-probs of
+    /// the tokens up to p).
+    @Test func thoughtsDoNotLeakAcrossLinesOrPositions() throws {
+        let dir = TemporaryDirectory()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        let t = ThoughtOptions(thoughtTokens: 4, temperature: 1, seed: 3)
+        let before = try scores(lm, thoughts, texts, batchSize: 5, stepTokens: 512, thought: t)
+        var changed = texts
+        changed[1] = "Twice upon a time, far away"
+        let after = try scores(lm, thoughts, changed, batchSize: 5, stepTokens: 512, thought: t)
+        for i in texts.indices where i != 1 { expectSame(after[i], before[i], "line \(i) after changing line 1") }
+        #expect(after[1].tokenIds != before[1].tokenIds)
+
+        // Within a line: replace the last word.
+        let a = try scores(lm, thoughts, ["The quick brown fox jumps over the lazy dog."], batchSize: 1, stepTokens: 512, thought: t)[0]
+        let b = try scores(lm, thoughts, ["The quick brown fox jumps over the lazy cat."], batchSize: 1, stepTokens: 512, thought: t)[0]
+        let p = a.tokenIds.indices.first { a.tokenIds[$0] != b.tokenIds[$0] }!
+        #expect(p > 5)
+        for j in 1..<p {
+            #expect(a.thoughts[j] == b.thoughts[j], "thought after token \(j - 1)")
+            #expect(abs(a.mixingWeights[j]! - b.mixingWeights[j]!) < 1e-5)
+            #expect(abs(a.tokenLogprobs[j]! - b.tokenLogprobs[j]!) < 1e-4)
+        }
+        #expect(a.tokenLogprobs[p] != b.tokenLogprobs[p])
+    }
+
+    /// Generation with thoughts: same completions, thoughts and weights whatever the batch size,
+    /// step size or shard; other lines' prompts never change a line.
+    @Test func generationIsInvariantToBatchingShardingAndNeighbours() throws {
+        let dir = TemporaryDirectory()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        let t = ThoughtOptions(thoughtTokens: 2, temperature: 1, seed: 9)
+        let reference = try thoughtCompletions(lm, thoughts, texts, batchSize: 1, thought: t)
+        #expect(reference.allSatisfy { $0.thoughts.count == $0.completion.tokens.count && $0.thoughts.allSatisfy { $0.count == 2 } })
+        for (batch, step) in [(5, 64), (2, 10), (4, 8)] {
+            let got = try thoughtCompletions(lm, thoughts, texts, batchSize: batch, stepTokens: step, thought: t)
+            for i in texts.indices {
+                #expect(got[i].completion == reference[i].completion, "batch \(batch) step \(step) line \(i)")
+                #expect(got[i].thoughts == reference[i].thoughts, "batch \(batch) step \(step) line \(i): thoughts")
+                #expect(zip(got[i].mixingWeights, reference[i].mixingWeights).allSatisfy { abs($0 - $1) < 1e-4 })
+            }
+        }
+        let odd = [1, 3]
+        let shard = try thoughtCompletions(lm, thoughts, odd.map { texts[$0] }, lines: odd, batchSize: 2, thought: t)
+        for (s, i) in zip(shard, odd) { #expect(s.completion == reference[i].completion && s.thoughts == reference[i].thoughts) }
+        var changed = texts
+        changed[2] = "Something else entirely"
+        let after = try thoughtCompletions(lm, thoughts, changed, batchSize: 5, thought: t)
+        for i in texts.indices where i != 2 { #expect(after[i].thoughts == reference[i].thoughts && after[i].completion == reference[i].completion) }
+        // Markers are never sampled, inside thoughts or out.
+        let markers = Set(thoughts.markerIds)
+        #expect(reference.allSatisfy { c in !c.completion.tokens.contains(where: markers.contains) && !c.thoughts.joined().contains(where: markers.contains) })
+    }
+
+    /// k = 0 (start and end only) runs in both paths, and the context bound is enforced.
+    @Test func emptyThoughtsAndContextBounds() throws {
+        let dir = TemporaryDirectory()
+        let (lm, thoughts) = try quietStarModel(in: dir)
+        let zero = ThoughtOptions(thoughtTokens: 0, temperature: 0)
+        let s = try scores(lm, thoughts, ["Once upon a time"], batchSize: 1, stepTokens: 64, thought: zero)[0]
+        #expect(s.thoughts.dropFirst().allSatisfy { $0 == [] } && s.logprob != s.baseLogprob)
+        let g = try thoughtCompletions(lm, thoughts, ["Once upon a time"], batchSize: 1, temperature: 0, thought: zero)[0]
+        #expect(g.completion.tokens.count == 6 && g.thoughts.allSatisfy(\.isEmpty))
+
+        // A text that fits the context alone but not with its thoughts fails in place.
+        var options = ScoreOptions()
+        options.batchSize = 2
+        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+                                       thoughtOptions: ThoughtOptions(thoughtTokens: 8, temperature: 0))
+        let long = String(repeating: "a b ", count: 130)
+        let results = scorer.score(["A b", long])
+        #expect((try? results[0].get()) != nil)
+        #expect(throws: LineError.self) { try results[1].get() }
+    }
+
+    @Test func plainCheckpointHasNoThoughtParameters() throws {
+        let dir = TemporaryDirectory()
+        let (file, weights) = try randomWeights(TestConfigs.gqa, in: dir)
+        #expect(try ThoughtParameters.load(file: file, config: weights.config) == nil)
+    }
+}
+
+/// The mixing head's backward against central differences of its forward (f64 sums of f32
+/// evaluations), for both output kinds.
+@Suite struct MixingHeadTests {
+    final class Parameters {
+        var w0, b0, w1, b1, w2: [Float]
+        let h: Int
+        init(h: Int, seed: UInt64) {
+            self.h = h
+            var r = LineRandom(seed: seed, line: 1)
+            func draw(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in Float(r.nextUnit() * 2 - 1) * scale } }
+            w0 = draw(h * 2 * h, 0.5); b0 = draw(h, 0.3); w1 = draw(h * h, 0.5); b1 = draw(h, 0.3); w2 = draw(h, 0.5)
+        }
+        func head(_ output: MixingHead.Output, _ body: (MixingHead) -> Void) {
+            w0.withUnsafeBufferPointer { w0 in b0.withUnsafeBufferPointer { b0 in w1.withUnsafeBufferPointer { w1 in
+                b1.withUnsafeBufferPointer { b1 in w2.withUnsafeBufferPointer { w2 in
+                    body(MixingHead(hiddenSize: h,
+                                    w0: WeightMatrix(dtype: .f32, rows: h, cols: 2 * h, base: UnsafeRawPointer(w0.baseAddress!)),
+                                    b0: b0.baseAddress!,
+                                    w1: WeightMatrix(dtype: .f32, rows: h, cols: h, base: UnsafeRawPointer(w1.baseAddress!)),
+                                    b1: b1.baseAddress!,
+                                    w2: WeightMatrix(dtype: .f32, rows: 1, cols: h, base: UnsafeRawPointer(w2.baseAddress!)),
+                                    output: output))
+                } }
+            } } }
+        }
+    }
+
+    @Test(arguments: [MixingHead.Output.identity, .sigmoid])
+    func backwardMatchesFiniteDifferences(_ output: MixingHead.Output) {
+        let h = 6, rows = 3
+        let p = Parameters(h: h, seed: 42)
+        var r = LineRandom(seed: 7, line: 2)
+        var base = (0..<(rows * h)).map { _ in Float(r.nextUnit() * 2 - 1) }
+        var thought = (0..<(rows * h)).map { _ in Float(r.nextUnit() * 2 - 1) }
+        let coefficients: [Float] = [1.0, -0.7, 0.4]   // L = Σ c_r w_r
+        let ws = MixingHeadWorkspace()
+        func loss() -> Double {
+            var w = [Float](repeating: 0, count: rows)
+            p.head(output) { head in head.forward(base: base, thought: thought, rows: rows, workspace: ws, weights: &w) }
+            return zip(w, coefficients).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        }
+        // Analytic gradients.
+        var dBase = [Float](repeating: 0, count: rows * h), dThought = dBase
+        var g0 = [Float](repeating: 0, count: h * 2 * h), gb0 = [Float](repeating: 0, count: h)
+        var g1 = [Float](repeating: 0, count: h * h), gb1 = [Float](repeating: 0, count: h), g2 = [Float](repeating: 0, count: h)
+        _ = loss()
+        p.head(output) { head in
+            g0.withUnsafeMutableBufferPointer { g0 in gb0.withUnsafeMutableBufferPointer { gb0 in
+                g1.withUnsafeMutableBufferPointer { g1 in gb1.withUnsafeMutableBufferPointer { gb1 in
+                    g2.withUnsafeMutableBufferPointer { g2 in
+                        head.backward(dw: coefficients, rows: rows, workspace: ws, dBase: &dBase, dThought: &dThought,
+                                      gradients: MixingHeadGradients(w0: g0.baseAddress!, b0: gb0.baseAddress!, w1: g1.baseAddress!,
+                                                                     b1: gb1.baseAddress!, w2: g2.baseAddress!))
+                    }
+                } }
+            } }
+        }
+        let eps: Float = 1e-3
+        var worst = 0.0
+        func check(_ name: String, _ analytic: [Float], _ value: (Int) -> Float, _ set: (Int, Float) -> Void) {
+            for i in analytic.indices {
+                let x = value(i)
+                set(i, x + eps); let up = loss()
+                set(i, x - eps); let down = loss()
+                set(i, x)
+                let numeric = (up - down) / Double(2 * eps)
+                let err = abs(numeric - Double(analytic[i])) / max(1, abs(numeric))
+                worst = max(worst, err)
+                #expect(err < 2e-2, "\(output) \(name)[\(i)]: analytic \(analytic[i]) numeric \(numeric)")
+            }
+        }
+        check("base", dBase, { base[$0] }, { base[$0] = $1 })
+        check("thought", dThought, { thought[$0] }, { thought[$0] = $1 })
+        check("w0", g0, { p.w0[$0] }, { p.w0[$0] = $1 })
+        check("b0", gb0, { p.b0[$0] }, { p.b0[$0] = $1 })
+        check("w1", g1, { p.w1[$0] }, { p.w1[$0] = $1 })
+        check("b1", gb1, { p.b1[$0] }, { p.b1[$0] = $1 })
+        check("w2", g2, { p.w2[$0] }, { p.w2[$0] = $1 })
+        #expect(dBase.contains { $0 != 0 } && g0.contains { $0 != 0 }, "gradients must flow")
+        print("mixing head \(output): worst relative gradient error \(worst)")
+    }
+}
