@@ -63,8 +63,7 @@ final class Output {
 enum LineRun {
     static func run<Value>(common: CommonOptions, textKeys: [String],
                            process: (InputLines, (LineOutcome<LineTag, Value>) -> Void, (Int) -> Void) -> Void,
-                           record: @escaping (LineOutcome<LineTag, Value>, Value) -> String,
-                           tokenCount: @escaping (Value) -> Int) throws {
+                           record: @escaping (LineOutcome<LineTag, Value>, Value) -> String) throws {
         signal(SIGPIPE, SIG_IGN)   // a closed stdout becomes a write error (exit 74), not a silent death
         let missing = LineReader.unreadable(common.files)
         if !missing.isEmpty {
@@ -78,7 +77,7 @@ enum LineRun {
         let output = Output()
         let progress = ProgressLine()
         let started = DispatchTime.now().uptimeNanoseconds
-        var lines = 0, failed = 0, tokens = 0
+        var lines = 0, failed = 0, tokens = 0   // tokens: rows through the model (prompt and generated)
         var writeError: Output.WriteError?
 
         process(input, { outcome in
@@ -87,7 +86,6 @@ enum LineRun {
             let text: String
             switch outcome.result {
             case .success(let value):
-                tokens += tokenCount(value)
                 text = record(outcome, value)
             case .failure(let error):
                 failed += 1
@@ -101,7 +99,8 @@ enum LineRun {
                 }
             }
             do throws(Output.WriteError) { try output.line(text) } catch { writeError = error }
-        }, { _ in
+        }, { rows in
+            tokens += rows
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             progress.update("\(lines) lines done, \(String(format: "%.1f", Double(tokens) / max(seconds, 1e-9))) tokens/s")
         })
@@ -202,8 +201,7 @@ struct Generate: ParsableCommand {
                             s += ",\"completion_tokens\":\(c.tokens.count),\"prompt_tokens\":\(c.promptTokens)"
                             s += ",\"finish_reason\":\"\(c.finishReason.rawValue)\"}"
                             return s
-                        },
-                        tokenCount: { $0.tokens.count + $0.promptTokens })
+                        })
     }
 }
 
@@ -264,7 +262,6 @@ struct Score: ParsableCommand {
                                 s += "],\"logprobs\":[" + score.tokenLogprobs.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
                             }
                             return s + "}"
-                        },
-                        tokenCount: { $0.tokenIds.count })
+                        })
     }
 }

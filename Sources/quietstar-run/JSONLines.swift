@@ -30,7 +30,7 @@ enum JSONLines {
             return (nil, .failure(LineFailure("not a JSON object: \(bytes.isEmpty ? "empty line" : "JSON syntax error")")))
         }
         guard let dict = object as? [String: Any] else {
-            return (nil, .failure(LineFailure("not a JSON object (a JSONL line must be {\"prompt\": ...})")))
+            return (nil, .failure(LineFailure("not a JSON object (a JSONL line must be {\"\(keys[0])\": ...})")))
         }
         var id: String?
         if let value = dict["id"] {

@@ -1,0 +1,78 @@
+import ArgumentParser
+import QuietStarCLI
+import QuietStarModel
+import QuietStarTokenizer
+
+/// The Quiet-STaR flags shared by `generate` and `score`.
+struct ThoughtFlags: ParsableArguments {
+    @Flag(name: .long, help: "Think before every token (Quiet-STaR). A checkpoint without thought parameters runs plain, with a notice on stderr.")
+    var thoughts = false
+
+    @Option(name: .long, help: ArgumentHelp("Content tokens per thought, between the start and end markers (default: the checkpoint's quietstar.thought_tokens).", valueName: "K"))
+    var thoughtTokens: Int?
+
+    @Option(name: .long, help: "Temperature of thought tokens (1 as in the reference; 0 is greedy and reproducible across implementations).")
+    var thoughtTemperature: Double = 1
+
+    @Flag(name: .long, help: "Show the thoughts (their text).")
+    var showThoughts = false
+
+    func validate() throws {
+        if let k = thoughtTokens, k < 0 || k > ThoughtOptions.maxThoughtTokens {
+            throw ValidationError("--thought-tokens must be in 0...\(ThoughtOptions.maxThoughtTokens)")
+        }
+        guard thoughtTemperature.isFinite, thoughtTemperature >= 0 else {
+            throw ValidationError("--thought-temperature must be 0 (greedy) or positive")
+        }
+        if !thoughts && (showThoughts || thoughtTokens != nil) {
+            throw ValidationError("--show-thoughts and --thought-tokens need --thoughts")
+        }
+    }
+
+    /// The thought parameters and options for `model`, or nil for a plain run (no `--thoughts`, or
+    /// a checkpoint without thought parameters: then a notice on stderr). An inconsistent
+    /// Quiet-STaR checkpoint is an invalid model (exit 65).
+    func resolve(_ model: LanguageModel, seed: UInt64, passes: Int = 1) throws -> (ThoughtParameters, ThoughtOptions)? {
+        guard thoughts else { return nil }
+        let parameters: ThoughtParameters?
+        do { parameters = try ThoughtParameters.load(path: model.path!, config: model.config) } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.invalidInput.rawValue)
+        }
+        guard let parameters else {
+            StandardError.report("quietstar-run", "notice: \(model.path!) has no thought parameters (thought.start_embedding, mixing_head.*, quietstar.* metadata); running without thoughts")
+            return nil
+        }
+        let options = ThoughtOptions(thoughtTokens: thoughtTokens ?? parameters.defaultThoughtTokens,
+                                     temperature: thoughtTemperature, seed: seed, passes: passes)
+        do { try options.validate() } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+        return (parameters, options)
+    }
+}
+
+/// How thoughts appear in output.
+enum ThoughtText {
+    /// A thought's text, markers excluded.
+    static func text(_ ids: [Int32], _ tokenizer: Tokenizer) -> String { tokenizer.decode(ids) }
+
+    /// Text mode with `--show-thoughts`: each output token preceded by its thought in `⟨...⟩`,
+    /// e.g. `⟨ so the⟩ answer⟨ is⟩ is`, cut where the completion's text ends (a stop string).
+    static func interleaved(_ c: ThoughtCompletion, _ tokenizer: Tokenizer) -> String {
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        for id in c.prompt { _ = decoder.append(id) }
+        var out = "", shown = 0
+        let limit = c.completion.text.utf8.count
+        for (t, id) in c.completion.tokens.enumerated() where shown < limit {
+            out += "⟨" + text(c.thoughts[t], tokenizer) + "⟩"
+            var piece = decoder.append(id)
+            if t == c.completion.tokens.count - 1 { piece += decoder.finish() }
+            let bytes = Array(piece.utf8.prefix(limit - shown))
+            shown += bytes.count
+            out += String(decoding: bytes, as: UTF8.self)
+        }
+        return out
+    }
+}
