@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarTokenizer
 
 /// Writes checkpoints with random weights for a given configuration: the models of tests and
 /// benchmarks that must not depend on downloaded files. Deterministic for a seed.
@@ -15,11 +16,36 @@ public enum RandomModel {
         public init() {}
     }
 
+    /// The Quiet-STaR parameters `write` adds when asked: thought vectors, a mixing head scaled so
+    /// that `w` lands around ±0.5, and the `quietstar.*` keys.
+    public struct QuietStarParts: Sendable {
+        public var startTokenId: Int32
+        public var endTokenId: Int32
+        public var thoughtTokens: Int
+        public var output: MixingHead.Output
+        public init(startTokenId: Int32, endTokenId: Int32, thoughtTokens: Int = 3, output: MixingHead.Output = .identity) {
+            self.startTokenId = startTokenId
+            self.endTokenId = endTokenId
+            self.thoughtTokens = thoughtTokens
+            self.output = output
+        }
+        /// The byte tokenizer's markers (`<|startthought|>` = 258, `<|endthought|>` = 259).
+        public static let byteTokenizer = QuietStarParts(startTokenId: 258, endTokenId: 259)
+    }
+
+    /// `tokenizer.*` entries of the byte tokenizer (256 bytes + BOS, EOS and the two thought
+    /// markers = 260 ids), for random models that need text in and out.
+    public static var byteTokenizerMetadata: [(key: String, value: MetadataValue)] {
+        TokenizerSpec.byteLevel().metadata.entries
+    }
+
     /// Writes a model of `config` with every matrix in `dtype` (vectors stay f32) to `path`.
-    /// `extraMetadata` (e.g. a tokenizer's `tokenizer.*` entries) is appended to the config's.
+    /// `extraMetadata` (e.g. a tokenizer's `tokenizer.*` entries) is appended to the config's;
+    /// `quietStar` adds thought parameters (spec names and `quietstar.*` keys).
     public static func write(to path: String, config: ModelConfig, dtype: DType = .f32, seed: UInt64 = 0,
                              scales: Scales = Scales(),
-                             extraMetadata: [(key: String, value: MetadataValue)] = []) throws(ModelError) {
+                             extraMetadata: [(key: String, value: MetadataValue)] = [],
+                             quietStar: QuietStarParts? = nil) throws(ModelError) {
         var random = LineRandom(seed: seed, line: 0x5EED)
         func normal(_ count: Int, _ std: Float) -> [Float] {
             var out = [Float](repeating: 0, count: count)
@@ -67,7 +93,27 @@ public enum RandomModel {
             }
             try vector("output_norm.weight", gains(c.hiddenSize))
             if !c.tieEmbeddings { try matrix("output.weight", c.vocabSize, c.hiddenSize, scales.embedding) }
-            try writer.finish(metadata: Metadata(c.metadataEntries + extraMetadata))
+            var quietStarMetadata: [(key: String, value: MetadataValue)] = []
+            if let q = quietStar {
+                let h = c.hiddenSize, fan = Float(h).squareRoot()
+                try vector("thought.start_embedding", normal(h, scales.embedding))
+                try vector("thought.end_embedding", normal(h, scales.embedding))
+                try matrix("mixing_head.0.weight", h, 2 * h, 1 / fan)
+                try vector("mixing_head.0.bias", normal(h, scales.bias))
+                try matrix("mixing_head.1.weight", h, h, 1.5 / fan)
+                try vector("mixing_head.1.bias", normal(h, scales.bias))
+                try matrix("mixing_head.2.weight", 1, h, 1 / fan)
+                quietStarMetadata = [
+                    ("quietstar.start_thought_token_id", .uint(UInt64(q.startTokenId))),
+                    ("quietstar.end_thought_token_id", .uint(UInt64(q.endTokenId))),
+                    ("quietstar.thought_tokens", .uint(UInt64(q.thoughtTokens))),
+                    ("quietstar.embedding_scale", .float(1)),
+                    ("quietstar.mixing_head.hidden_layers", .uint(2)),
+                    ("quietstar.mixing_head.output", .string(q.output.rawValue)),
+                    ("quietstar.mixing_head.input", .string("concat_base_thought")),
+                ]
+            }
+            try writer.finish(metadata: Metadata(c.metadataEntries + extraMetadata + quietStarMetadata))
         } catch {
             throw ModelError(error)
         }

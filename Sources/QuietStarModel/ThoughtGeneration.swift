@@ -3,6 +3,8 @@ import QuietStarKernels
 /// A completion generated with a thought before every output token.
 public struct ThoughtCompletion: Sendable, Equatable {
     public var completion: Completion
+    /// The prompt's tokens (what the completion continues; decoders need it for exact text).
+    public var prompt: [Int32]
     /// The content tokens of the thought behind each output token (`completion.tokens[t]`).
     public var thoughts: [[Int32]]
     /// The mixing weight `w` of each output token.
@@ -309,6 +311,7 @@ final class ThinkingLine {
     func result() -> ThoughtCompletion {
         var completion = text.completion()
         if contextFull && !text.isFinished { completion.finishReason = .length }
-        return ThoughtCompletion(completion: completion, thoughts: thoughts, mixingWeights: weights)
+        return ThoughtCompletion(completion: completion, prompt: Array(text.tokens.prefix(text.promptCount)),
+                                 thoughts: thoughts, mixingWeights: weights)
     }
 }

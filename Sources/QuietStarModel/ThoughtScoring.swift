@@ -106,14 +106,44 @@ public final class ThoughtScorer {
         case .failure(let error): return .failure(error)
         case .success(let t): text = t
         }
-        let tokens = model.tokenizer.encode(text, addSpecialTokens: options.addSpecialTokens)
+        return start(tokens: model.tokenizer.encode(text, addSpecialTokens: options.addSpecialTokens), line: request.line)
+    }
+
+    private func start(tokens: [Int32], line: Int) -> Result<ThoughtScoringLine, LineError> {
         let context = model.config.contextLength, k = thoughtOptions.thoughtTokens
         // The end row of the thought after the second-to-last token sits at position T + k - 1.
         if tokens.count + k > context {
             return .failure(LineError("line has \(tokens.count) tokens; with \(k)-token thoughts at most \(context - k) fit the model's context of \(context)"))
         }
-        return .success(ThoughtScoringLine(tokens: tokens, line: request.line, hidden: model.config.hiddenSize,
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
+            return .failure(LineError("token id \(bad) is outside the vocabulary of \(model.config.vocabSize)"))
+        }
+        return .success(ThoughtScoringLine(tokens: tokens, line: line, hidden: model.config.hiddenSize,
                                            options: thoughtOptions))
+    }
+
+    /// Scores token sequences directly (no tokenizer): what a trainer or benchmark feeds. Line
+    /// `lines[i]` (default `i`) seeds sequence `i`'s thoughts.
+    public func score(tokens sequences: [[Int32]], lines: [Int]? = nil,
+                      onStep: (Int) -> Void = { _ in }) -> [Result<ThoughtLineScore, LineError>] {
+        let indices = lines ?? Array(sequences.indices)
+        precondition(indices.count == sequences.count, "ThoughtScorer.score: one line index per sequence")
+        var results: [Result<ThoughtLineScore, LineError>] = []
+        var start = 0
+        while start < sequences.count {
+            var group: [Result<ThoughtScoringLine, LineError>] = []
+            var lines = 0
+            while start < sequences.count && lines < options.batchSize {
+                let work = self.start(tokens: sequences[start], line: indices[start])
+                if case .success = work { lines += 1 }
+                group.append(work)
+                start += 1
+            }
+            let works = group.compactMap { try? $0.get() }
+            if !works.isEmpty { process(works, onStep: onStep) }
+            results += group.map { $0.map { $0.result(perToken: options.perToken) } }
+        }
+        return results
     }
 
     /// Runs the base pass and every thought of `lines` (at most `batchSize`; line `s` uses slot `s`).
