@@ -1,16 +1,21 @@
 /// Tokenizers: the byte tokenizer for models trained here, and Hugging Face-compatible BPE
 /// (ByteLevel pre-tokenization; Metaspace with byte fallback), id for id.
 ///
-/// Pipeline of `Tokenizer.encode`, in the order Hugging Face `tokenizers` runs it:
+/// What a tokenizer is, as data, is `TokenizerSpec` (TokenizerSpec.swift, validated by
+/// TokenizerSpec+Validation.swift). It is read from a Hugging Face `tokenizer.json`
+/// (TokenizerSpec+HuggingFace.swift, with its own exact JSON reader in JSON.swift) or from
+/// `.qstar` metadata (TokenizerMetadata.swift, whose keys the format spec refers to).
+/// `Tokenizer` (Tokenizer.swift) compiles a spec into tables and runs the pipeline of Hugging
+/// Face `tokenizers`, in its order:
 ///
 ///     text -> split out added tokens that match the raw text            (AddedTokens.swift)
 ///          -> normalize every other segment (NFC, legacy "▁" prefix)    (Normalization.swift)
 ///          -> split out added tokens that match the normalized text
 ///          -> pre-tokenize into words (split regexes, Metaspace)        (PreTokenization.swift)
 ///          -> BPE each word (cached), byte fallback, unknown token      (BytePairEncoding.swift)
-///          -> BOS/EOS                                                    (Tokenizer.swift)
+///          -> BOS/EOS                                                    (Encoding.swift)
 ///
-/// What a tokenizer is, as data, is `TokenizerSpec` (TokenizerSpec.swift); it is read from a
-/// Hugging Face `tokenizer.json` (TokenizerSpec+HuggingFace.swift) or from `.qstar` metadata
-/// (TokenizerMetadata.swift, whose keys the format spec refers to).
+/// and back: `decode`, `decodeBytes`, `StreamingDecoder`, `tokenText` (Decoding.swift).
+/// Token strings are compared by their bytes throughout (ExactString.swift): Swift's String
+/// equality would merge distinct tokens such as "é" and "e\u{301}".
 public enum QuietStarTokenizer {}
