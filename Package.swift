@@ -17,12 +17,14 @@ var targets: [Target] = [
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
+    // Strict JSON reading (keys compared by bytes) and deterministic writing.
+    .target(name: "QuietStarJSON", swiftSettings: fastMath),
     // The .qstar container: knows nothing about transformers.
     .target(name: "QuietStarFormat", dependencies: ["CZstd"], swiftSettings: fastMath),
     // The numeric floor: forward (and backward) kernels on unsafe buffers.
     .target(name: "QuietStarKernels", dependencies: ["CBLAS", "QuietStarFormat"], swiftSettings: fastMath),
     // Byte and Hugging Face BPE tokenizers.
-    .target(name: "QuietStarTokenizer", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),
+    .target(name: "QuietStarTokenizer", dependencies: ["QuietStarFormat", "QuietStarJSON"], swiftSettings: fastMath),
     // The transformer, KV cache, mixing head, thought-augmented scoring and generation.
     .target(name: "QuietStarModel",
             dependencies: ["QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer"],
@@ -31,7 +33,7 @@ var targets: [Target] = [
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
     .target(name: "QuietStarInterop",
-            dependencies: ["QuietStarFormat", "QuietStarTokenizer"],
+            dependencies: ["QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"],
             swiftSettings: fastMath),
 ]
 
