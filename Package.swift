@@ -57,6 +57,7 @@ for (name, deps) in executables where hasSwiftSources("Sources/\(name)") {
 }
 
 let testTargets: [(String, [Target.Dependency])] = [
+    ("QuietStarJSONTests", ["QuietStarJSON"]),
     ("QuietStarFormatTests", ["QuietStarFormat"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),

@@ -12,6 +12,7 @@ struct QuietStarBench: ParsableCommand {
             SgemmBench.self,
             KernelBench.self,
             EngineBench.self,
+            ThoughtBench.self,
             FormatBench.self,
             ListBenches.self,
         ])

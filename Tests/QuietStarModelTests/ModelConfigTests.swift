@@ -73,4 +73,17 @@ import Testing
         #expect(throws: ModelError.self) { try LanguageModel(path: dir.path("absent.qstar")) }
         do { _ = try LanguageModel(path: dir.path("absent.qstar")) } catch { #expect(error.kind == .missingFile) }
     }
+
+    /// Weight matrices are views into the mapped file, in the stored dtype: no copy, no f32
+    /// expansion (what lets a bf16 model larger than half the RAM run).
+    @Test(arguments: [DType.f32, .bf16, .q8_0])
+    func matricesAreReadInPlace(_ dtype: DType) throws {
+        let dir = TemporaryDirectory()
+        let (file, weights) = try randomWeights(TestConfigs.quantisable, dtype: dtype, in: dir)
+        func mapped(_ name: String) -> UnsafeRawPointer? { file.storedBytes(file.info(name)!).baseAddress }
+        #expect(weights.embedding.base == mapped("token_embedding.weight"))
+        #expect(weights.layers[1].down.base == mapped("layers.1.ffn.down.weight"))
+        #expect(weights.layers[0].q.dtype == dtype && weights.output.dtype == dtype)
+        #expect(weights.output.base == mapped("output.weight"))
+    }
 }
