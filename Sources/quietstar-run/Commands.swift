@@ -138,6 +138,15 @@ struct Generate: ParsableCommand {
             --temperature 0 (the default) is greedy decoding. Sampling draws from a generator \
             seeded by (--seed, line index), so each line's output is the same whatever \
             --batch-size, --threads or --shard.
+
+            --thoughts (Quiet-STaR checkpoints): before every output token the model thinks \
+            (start marker, --thought-tokens K sampled tokens at --thought-temperature, end \
+            marker) using the text's cache, mixes the post-thought state in with the learned \
+            weight w, chooses the token and forgets the thought. Thought tokens draw from \
+            generators seeded by (--seed, line, position). --show-thoughts: text output puts \
+            each token's thought before it as ⟨thought⟩; JSONL adds "thoughts" (one text per \
+            output token) and "thought_ids". --mixing-weights: JSONL adds "mixing_weights" (w \
+            per output token); text output appends a TAB and the weights, comma-separated.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -163,7 +172,13 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Keep generating after an end-of-sequence token.")
     var ignoreEos = false
 
+    @OptionGroup var thinking: ThoughtFlags
+
+    @Flag(name: .long, help: "Emit the mixing weight w of each output token (needs --thoughts).")
+    var mixingWeights = false
+
     func validate() throws {
+        if mixingWeights && !thinking.thoughts { throw ValidationError("--mixing-weights needs --thoughts") }
         var options = generationOptions
         options.batchSize = common.batchSize
         do { try options.validate() } catch { throw ValidationError(error.message) }
@@ -183,6 +198,9 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let model = try ModelLocator.load(common.model)
+        if let (parameters, thoughtOptions) = try thinking.resolve(model, seed: seed) {
+            return try runWithThoughts(model, parameters, thoughtOptions)
+        }
         let generator: Generator
         do { generator = try Generator(model: model, options: generationOptions) } catch {
             StandardError.report("quietstar-run", error.message)
@@ -203,6 +221,49 @@ struct Generate: ParsableCommand {
                             return s
                         })
     }
+
+    func runWithThoughts(_ model: LanguageModel, _ parameters: ThoughtParameters, _ thoughtOptions: ThoughtOptions) throws {
+        let generator: ThoughtGenerator
+        do {
+            generator = try ThoughtGenerator(model: model, thoughts: parameters, options: generationOptions,
+                                             thoughtOptions: thoughtOptions)
+        } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+        let jsonl = common.format == .jsonl, show = thinking.showThoughts, weights = mixingWeights
+        let tokenizer = model.tokenizer
+        try LineRun.run(common: common, textKeys: ["prompt"],
+                        process: { input, emit, onStep in
+                            var source = input
+                            generator.run(&source, emit: emit, onStep: onStep)
+                        },
+                        record: { outcome, t in
+                            let c = t.completion
+                            guard jsonl else {
+                                var line = DisplayEscaping.escape(show ? ThoughtText.interleaved(t, tokenizer) : c.text)
+                                if weights { line += "\t" + t.mixingWeights.map { JSONLines.number($0) }.joined(separator: ",") }
+                                return line
+                            }
+                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"completion\":"
+                            JSONLines.string(c.text, into: &s)
+                            s += ",\"completion_tokens\":\(c.tokens.count),\"prompt_tokens\":\(c.promptTokens)"
+                            s += ",\"finish_reason\":\"\(c.finishReason.rawValue)\""
+                            if show {
+                                s += ",\"thoughts\":["
+                                for (i, ids) in t.thoughts.enumerated() {
+                                    if i > 0 { s += "," }
+                                    JSONLines.string(ThoughtText.text(ids, tokenizer), into: &s)
+                                }
+                                s += "],\"thought_ids\":[" + t.thoughts.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }
+                                    .joined(separator: ",") + "]"
+                            }
+                            if weights {
+                                s += ",\"mixing_weights\":[" + t.mixingWeights.map { JSONLines.number($0) }.joined(separator: ",") + "]"
+                            }
+                            return s + "}"
+                        })
+    }
 }
 
 struct Score: ParsableCommand {
@@ -218,6 +279,16 @@ struct Score: ParsableCommand {
             "token_ids", "tokens" (each token's text) and "logprobs", aligned with token_ids: entry \
             j is log p(token j | tokens 0..j-1), entry 0 is null.
             JSONL input: {"id": ..., "text": "..."} (or "prompt") per line.
+
+            --thoughts (Quiet-STaR checkpoints): a thought after every position, all of a \
+            line's thoughts generated together (one batched step per thought token). logprob is \
+            then with thoughts (mixed) and base_logprob without, both from the same pass. Text \
+            output: "logprob<TAB>token_count<TAB>perplexity<TAB>base_logprob<TAB>base_perplexity". \
+            JSONL adds "base_logprob" and "base_perplexity"; with --per-token also \
+            "base_logprobs", "mixing_weights" and "thoughts" (ids of the thought after token \
+            j-1), aligned with token_ids, entry 0 null; --show-thoughts adds "thought_texts". \
+            --thoughts-per-position N averages the mixed probability over N independent thoughts \
+            (logprobs = log of the mean); mixing_weights and thoughts are those of the first.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -225,8 +296,20 @@ struct Score: ParsableCommand {
     @Flag(name: .long, help: "Add per-token ids, texts and log-probabilities (needs --format jsonl).")
     var perToken = false
 
+    @OptionGroup var thinking: ThoughtFlags
+
+    @Option(name: .long, help: ArgumentHelp("Independent thoughts per position; the mixed probability is their mean (needs --thoughts).", valueName: "N"))
+    var thoughtsPerPosition: Int = 1
+
+    @Option(name: .long, help: "Seed of the thought generators (with --thoughts).")
+    var seed: UInt64 = 0
+
     func validate() throws {
         if perToken && common.format != .jsonl { throw ValidationError("--per-token needs --format jsonl") }
+        guard thoughtsPerPosition >= 1 && thoughtsPerPosition <= 64 else {
+            throw ValidationError("--thoughts-per-position must be in 1...64")
+        }
+        if thoughtsPerPosition != 1 && !thinking.thoughts { throw ValidationError("--thoughts-per-position needs --thoughts") }
     }
 
     func run() throws {
@@ -235,6 +318,9 @@ struct Score: ParsableCommand {
         options.batchSize = common.batchSize
         options.maxStepTokens = common.stepTokens
         options.perToken = perToken
+        if let (parameters, thoughtOptions) = try thinking.resolve(model, seed: seed, passes: thoughtsPerPosition) {
+            return try runWithThoughts(model, options, parameters, thoughtOptions)
+        }
         let scorer: Scorer
         do { scorer = try Scorer(model: model, options: options) } catch {
             StandardError.report("quietstar-run", error.message)
@@ -260,6 +346,59 @@ struct Score: ParsableCommand {
                                     JSONLines.string(tokenizer.tokenText(id), into: &s)
                                 }
                                 s += "],\"logprobs\":[" + score.tokenLogprobs.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
+                            }
+                            return s + "}"
+                        })
+    }
+
+    func runWithThoughts(_ model: LanguageModel, _ options: ScoreOptions, _ parameters: ThoughtParameters,
+                         _ thoughtOptions: ThoughtOptions) throws {
+        let scorer: ThoughtScorer
+        do {
+            scorer = try ThoughtScorer(model: model, thoughts: parameters, options: options, thoughtOptions: thoughtOptions)
+        } catch {
+            StandardError.report("quietstar-run", error.message)
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+        let jsonl = common.format == .jsonl, show = thinking.showThoughts, perToken = perToken
+        let tokenizer = model.tokenizer
+        func numbers(_ values: [Double?]) -> String {
+            "[" + values.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
+        }
+        try LineRun.run(common: common, textKeys: ["text", "prompt"],
+                        process: { input, emit, onStep in
+                            var source = input
+                            scorer.run(&source, emit: emit, onStep: onStep)
+                        },
+                        record: { outcome, score in
+                            let ppl = score.perplexity ?? .nan, basePpl = score.basePerplexity ?? .nan
+                            guard jsonl else {
+                                return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)\t\(score.baseLogprob)\t\(basePpl)"
+                            }
+                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)")
+                            s += ",\"logprob\":\(JSONLines.number(score.logprob)),\"base_logprob\":\(JSONLines.number(score.baseLogprob))"
+                            s += ",\"token_count\":\(score.tokenIds.count),\"perplexity\":\(JSONLines.number(ppl))"
+                            s += ",\"base_perplexity\":\(JSONLines.number(basePpl))"
+                            if perToken {
+                                s += ",\"token_ids\":[" + score.tokenIds.map { String($0) }.joined(separator: ",") + "],\"tokens\":["
+                                for (i, id) in score.tokenIds.enumerated() {
+                                    if i > 0 { s += "," }
+                                    JSONLines.string(tokenizer.tokenText(id), into: &s)
+                                }
+                                s += "],\"logprobs\":" + numbers(score.tokenLogprobs)
+                                s += ",\"base_logprobs\":" + numbers(score.baseTokenLogprobs)
+                                s += ",\"mixing_weights\":" + numbers(score.mixingWeights)
+                                s += ",\"thoughts\":[" + score.thoughts.map { t in
+                                    t.map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? "null"
+                                }.joined(separator: ",") + "]"
+                                if show {
+                                    s += ",\"thought_texts\":["
+                                    for (i, t) in score.thoughts.enumerated() {
+                                        if i > 0 { s += "," }
+                                        if let t { JSONLines.string(ThoughtText.text(t, tokenizer), into: &s) } else { s += "null" }
+                                    }
+                                    s += "]"
+                                }
                             }
                             return s + "}"
                         })

@@ -168,3 +168,121 @@ import Testing
         #expect(help.status == 0 && help.stdoutText.contains("Exit status") && help.stdoutText.contains("Examples"))
     }
 }
+
+/// `quietstar-run --thoughts` on the converted Quiet-STaR fixture, against the independent
+/// sequential reference (`fixtures/reference/quietstar-mistral.thoughts.json`): greedy thoughts
+/// (`--thought-temperature 0`) exactly, log-probs and w within 2e-4 (see ThoughtReferenceTests).
+@Suite struct RunThoughtCLITests {
+    final class Model {
+        let dir: URL
+        var path: String { dir.appendingPathComponent("qs.qstar").path }
+        var plain: String { dir.appendingPathComponent("plain.qstar").path }
+        init() throws {
+            dir = try CLI.temporaryDirectory()
+            for (name, out) in [("quietstar-mistral", path), ("llama-tied", plain)] {
+                let r = try CLI.run("quietstar-convert", ["from-hf", CLI.fixture("hf/\(name)").path, "-o", out])
+                #expect(r.status == 0, "conversion failed: \(r.stderrText)")
+            }
+        }
+        deinit { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    func reference() throws -> [String: Any] {
+        let data = try Data(contentsOf: CLI.fixture("reference/quietstar-mistral.thoughts.json"))
+        return try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// JSONL input lines `{"<key>": text}` (the fixture texts contain newlines).
+    func jsonl(_ key: String, _ texts: [String]) throws -> Data {
+        Data(try texts.map { String(decoding: try JSONSerialization.data(withJSONObject: [key: $0]), as: UTF8.self) }
+            .joined(separator: "\n").utf8)
+    }
+
+    func records(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
+    @Test func scoreWithThoughtsMatchesTheReference() throws {
+        let m = try Model()
+        let cases = try #require(try reference()["scoring"] as? [[String: Any]]).filter { $0["k"] as? Int == 3 }
+        let texts = cases.map { $0["text"] as! String }
+        let r = try CLI.run("quietstar-run", ["score", "--model", m.path, "--thoughts", "--thought-tokens", "3",
+                                              "--thought-temperature", "0", "--format", "jsonl", "--per-token",
+                                              "--show-thoughts", "--batch-size", "2", "--input-format", "jsonl"],
+                            stdin: try jsonl("text", texts))
+        #expect(r.status == 0, "\(r.stderrText)")
+        let out = try records(r.stdoutText)
+        #expect(out.count == cases.count)
+        for (c, o) in zip(cases, out) {
+            #expect(abs((o["logprob"] as! Double) - (c["sum_mixed_logprob"] as! Double)) < 1e-3)
+            #expect(abs((o["base_logprob"] as! Double) - (c["sum_base_logprob"] as! Double)) < 1e-3)
+            let thoughts = try #require(o["thoughts"] as? [Any]), weights = try #require(o["mixing_weights"] as? [Any])
+            let logprobs = try #require(o["logprobs"] as? [Any]), texts = try #require(o["thought_texts"] as? [Any])
+            #expect(thoughts.first is NSNull && logprobs.first is NSNull && texts.count == thoughts.count)
+            for p in try #require(c["positions"] as? [[String: Any]]) where !(p["next_id"] is NSNull) {
+                let j = (p["position"] as! Int) + 1
+                #expect(thoughts[j] as? [Int] == p["thought_ids"] as? [Int], "position \(j - 1)")
+                #expect(abs((weights[j] as! Double) - (p["w"] as! Double)) < 2e-4)
+                #expect(abs((logprobs[j] as! Double) - (p["mixed_logprob"] as! Double)) < 2e-4)
+            }
+        }
+        // Text output: five columns.
+        let t = try CLI.run("quietstar-run", ["score", "--model", m.path, "--thoughts", "--thought-temperature", "0"],
+                            stdin: Data(texts[0].utf8))
+        #expect(t.status == 0 && t.stdoutText.split(separator: "\t").count == 5)
+    }
+
+    @Test func generateWithThoughtsMatchesTheReference() throws {
+        let m = try Model()
+        let cases = try #require(try reference()["generation"] as? [[String: Any]]).filter { $0["k"] as? Int == 5 }
+        let prompts = cases.map { $0["prompt"] as! String }
+        let args = ["generate", "--model", m.path, "--thoughts", "--thought-tokens", "5", "--thought-temperature", "0",
+                    "--max-tokens", "8", "--ignore-eos"]
+        let r = try CLI.run("quietstar-run", args + ["--format", "jsonl", "--show-thoughts", "--mixing-weights",
+                                                     "--input-format", "jsonl"], stdin: try jsonl("prompt", prompts))
+        #expect(r.status == 0, "\(r.stderrText)")
+        let out = try records(r.stdoutText)
+        #expect(out.count == 2)
+        for (c, o) in zip(cases, out) {
+            let steps = try #require(c["steps"] as? [[String: Any]])
+            #expect(o["completion_tokens"] as? Int == 8)
+            #expect(o["thought_ids"] as? [[Int]] == steps.map { $0["thought_ids"] as! [Int] })
+            let w = try #require(o["mixing_weights"] as? [Double])
+            #expect(zip(w, steps).allSatisfy { abs($0 - ($1["w"] as! Double)) < 2e-4 })
+            #expect((o["thoughts"] as? [String])?.count == 8)
+        }
+        // Text mode: thoughts delimited before each token, weights after a TAB.
+        let text = try CLI.run("quietstar-run", args + ["--show-thoughts", "--mixing-weights"], stdin: Data(prompts[0].utf8))
+        #expect(text.status == 0)
+        let line = text.stdoutText.trimmingCharacters(in: .newlines)
+        #expect(line.components(separatedBy: "⟨").count == 9)
+        #expect(line.components(separatedBy: "\t").last!.split(separator: ",").count == 8)
+        // Batch and shard invariance with sampled thoughts.
+        let sampled = ["generate", "--model", m.path, "--thoughts", "--max-tokens", "5", "--ignore-eos", "--temperature", "0.8",
+                       "--seed", "4", "--format", "jsonl", "--show-thoughts", "--input-format", "jsonl"]
+        let input = try jsonl("prompt", prompts + ["Hello there", "A"])
+        let one = try CLI.run("quietstar-run", sampled + ["--batch-size", "1"], stdin: input)
+        let four = try CLI.run("quietstar-run", sampled + ["--batch-size", "4", "--step-tokens", "8"], stdin: input)
+        #expect(one.status == 0 && one.stdoutText == four.stdoutText)
+        let shard = try CLI.run("quietstar-run", sampled + ["--shard", "1/2"], stdin: input)
+        let all = one.stdoutText.split(separator: "\n")
+        #expect(shard.stdoutText.split(separator: "\n") == [all[1], all[3]])
+    }
+
+    @Test func plainCheckpointRunsPlainWithANotice() throws {
+        let m = try Model()
+        let input = Data("Once upon a time\nThe end".utf8)
+        let plain = try CLI.run("quietstar-run", ["generate", "--model", m.plain, "--max-tokens", "4"], stdin: input)
+        let asked = try CLI.run("quietstar-run", ["generate", "--model", m.plain, "--max-tokens", "4", "--thoughts"], stdin: input)
+        #expect(asked.status == 0 && asked.stdoutText == plain.stdoutText)
+        #expect(asked.stderrText.contains("no thought parameters"))
+        let score = try CLI.run("quietstar-run", ["score", "--model", m.plain, "--thoughts"], stdin: input)
+        #expect(score.status == 0 && score.stderrText.contains("running without thoughts"))
+        // Thought flags without --thoughts are usage errors.
+        for usage in [["generate", "--show-thoughts"], ["generate", "--mixing-weights"], ["score", "--thoughts-per-position", "2"],
+                      ["score", "--thoughts", "--thought-temperature", "-1"]] {
+            let r = try CLI.run("quietstar-run", usage + ["--model", m.path])
+            #expect(r.status == 64, "\(usage)")
+        }
+    }
+}
