@@ -250,3 +250,84 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         print("mixing head \(output): worst relative gradient error \(worst)")
     }
 }
+
+/// The two-span thought rows against the plain definition: for each position i, the inline
+/// sequence `x_0..x_i, start, c_1..c_k, end` run as ordinary causal text in a slot of its own
+/// (injected start/end vectors, greedy content tokens with the markers masked). A sliding window
+/// of 5, shorter than the thoughts plus the text, checks that the window is counted in inline
+/// positions over both spans.
+@Suite struct ThoughtLayoutTests {
+    static let config = ModelConfig(vocabSize: 300, hiddenSize: 32, layerCount: 2, headCount: 4, kvHeadCount: 2,
+                                    headDim: 8, intermediateSize: 64, contextLength: 64, rmsNormEps: 1e-5,
+                                    ropeTheta: 10_000, slidingWindow: 5)
+
+    @Test(arguments: [nil, 5] as [Int?])
+    func parallelThoughtsEqualInlineSequences(window: Int?) throws {
+        let dir = TemporaryDirectory()
+        var config = Self.config
+        config.slidingWindow = window
+        let path = dir.path("windowed.qstar")
+        try RandomModel.write(to: path, config: config, seed: 3, extraMetadata: RandomModel.byteTokenizerMetadata,
+                              quietStar: .byteTokenizer)
+        let lm = try LanguageModel(path: path)
+        let thoughts = try #require(try ThoughtParameters.load(path: path, config: config))
+        let k = 3, h = config.hiddenSize
+        let tokens = testTokens(14, vocab: 256, seed: 4)
+        var options = ScoreOptions()
+        options.perToken = true
+        options.maxStepTokens = 40
+        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+                                       thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
+        let score = try scorer.score(tokens: [tokens])[0].get()
+
+        let transformer = Transformer(weights: lm.weights)
+        let sampler = Sampler(options: SamplingOptions(suppressedTokens: thoughts.markerIds), vocabSize: config.vocabSize)
+        let head = MixingHeadWorkspace()
+        for i in 0..<(tokens.count - 1) {
+            let cache = try KVCache(config: config, slots: 1, rowsPerSlot: config.contextLength)
+            func row(_ batch: inout StepBatch, _ p: Int, token: Int32?, embedding: UnsafePointer<Float>?) {
+                let visible = cache.visibleRows(slot: 0, position: p, window: window)
+                if let embedding {
+                    batch.append(embedding: embedding, position: p, cacheRow: cache.textRow(slot: 0, position: p), visible: visible, logits: true)
+                } else {
+                    batch.append(token: token!, position: p, cacheRow: cache.textRow(slot: 0, position: p), visible: visible, logits: true)
+                }
+            }
+            var batch = StepBatch()
+            for p in 0...i { row(&batch, p, token: tokens[p], embedding: nil) }
+            var out = transformer.step(batch, cache: cache)
+            let base = Array(UnsafeBufferPointer(start: out.hidden(row: i), count: h))
+            var thought: [Int32] = []
+            for j in 0...(k + 1) {
+                batch.removeAll()
+                row(&batch, i + 1 + j, token: j >= 1 && j <= k ? thought[j - 1] : nil,
+                    embedding: j == 0 ? thoughts.startEmbedding : j == k + 1 ? thoughts.endEmbedding : nil)
+                out = transformer.step(batch, cache: cache)
+                if j < k { thought.append(sampler.argmax(out.logits(0))) }
+            }
+            let end = Array(UnsafeBufferPointer(start: out.hidden(row: 0), count: h))
+            var w: Float = 0
+            thoughts.mixingHead.forward(base: base, thought: end, rows: 1, workspace: head, weights: &w)
+            // Mixed log-probability in float64 from the output matrix (f32 here).
+            let output = lm.weights.output.base.assumingMemoryBound(to: Float.self)
+            let mixed = (0..<h).map { Double(1 - w) * Double(base[$0]) + Double(w) * Double(end[$0]) }
+            let logits = (0..<config.vocabSize).map { v in (0..<h).reduce(0.0) { $0 + Double(output[v * h + $1]) * mixed[$1] } }
+            let m = logits.max()!
+            let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
+            let want = logits[Int(tokens[i + 1])] - lse
+            #expect(score.thoughts[i + 1] == thought, "window \(String(describing: window)) position \(i): thought")
+            #expect(abs(score.mixingWeights[i + 1]! - Double(w)) < 1e-4, "position \(i): w")
+            #expect(abs(score.tokenLogprobs[i + 1]! - want) < 1e-4, "position \(i): mixed log-prob")
+        }
+    }
+
+    @Test func incompleteQuietStarCheckpointIsAnErrorNamingWhatIsMissing() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("half.qstar")
+        try RandomModel.write(to: path, config: Self.config, extraMetadata: [("quietstar.start_thought_token_id", .uint(258)),
+                                                                            ("quietstar.end_thought_token_id", .uint(259))])
+        let error = #expect(throws: ModelError.self) { try ThoughtParameters.load(path: path, config: Self.config) }
+        #expect(error?.message.contains("tensor thought.start_embedding") == true)
+        #expect(error?.message.contains("mixing_head.2.weight") == true)
+    }
+}
