@@ -61,32 +61,28 @@ public final class ThoughtParameters: @unchecked Sendable {
         guard start != end else {
             throw ModelError(.invalidModel, "\(file.path): quietstar.start_thought_token_id and quietstar.end_thought_token_id are both \(start)")
         }
-        var k = 0
-        do {
-            if let t = try meta.uintIfPresent("quietstar.thought_tokens") {
-                guard t <= UInt64(ThoughtOptions.maxThoughtTokens) else {
-                    throw ModelError(.invalidModel, "\(file.path): metadata quietstar.thought_tokens = \(t) is above \(ThoughtOptions.maxThoughtTokens)")
-                }
-                k = Int(t)
-            } else {
-                k = 5
-            }
-            if let layers = try meta.uintIfPresent("quietstar.mixing_head.hidden_layers"), layers != 2 {
-                throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.hidden_layers = \(layers) is not supported (only 2)")
-            }
-            if let input = try meta.stringIfPresent("quietstar.mixing_head.input"), input != "concat_base_thought" {
-                throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.input = \"\(input)\" is not supported (only \"concat_base_thought\")")
-            }
-        } catch let error as QStarError { throw ModelError(error) } catch let error as ModelError { throw error } catch {
-            throw ModelError(.invalidModel, "\(file.path): \(error)")
+        /// Metadata reads with the container's error (naming key and file) as a model error.
+        func uint(_ key: String) throws(ModelError) -> UInt64? {
+            do { return try meta.uintIfPresent(key) } catch { throw ModelError(error) }
         }
-        let output: MixingHead.Output
-        let outputName: String
-        do { outputName = try meta.stringIfPresent("quietstar.mixing_head.output") ?? "identity" } catch { throw ModelError(error) }
-        guard let o = MixingHead.Output(rawValue: outputName) else {
+        func string(_ key: String) throws(ModelError) -> String? {
+            do { return try meta.stringIfPresent(key) } catch { throw ModelError(error) }
+        }
+        // Without the key: 5, the length of the published "8-ahead" model's thoughts.
+        let k = try uint("quietstar.thought_tokens") ?? 5
+        guard k <= UInt64(ThoughtOptions.maxThoughtTokens) else {
+            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.thought_tokens = \(k) is above \(ThoughtOptions.maxThoughtTokens)")
+        }
+        if let layers = try uint("quietstar.mixing_head.hidden_layers"), layers != 2 {
+            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.hidden_layers = \(layers) is not supported (only 2)")
+        }
+        if let input = try string("quietstar.mixing_head.input"), input != "concat_base_thought" {
+            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.input = \"\(input)\" is not supported (only \"concat_base_thought\")")
+        }
+        let outputName = try string("quietstar.mixing_head.output") ?? "identity"
+        guard let output = MixingHead.Output(rawValue: outputName) else {
             throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.output = \"\(outputName)\" is not supported (\"identity\" or \"sigmoid\")")
         }
-        output = o
 
         let vectors = VectorArena()
         var views: [TensorView] = []
@@ -118,7 +114,7 @@ public final class ThoughtParameters: @unchecked Sendable {
         let head = MixingHead(hiddenSize: h, w0: try matrix("mixing_head.0.weight", h, 2 * h), b0: try vector("mixing_head.0.bias", h),
                               w1: try matrix("mixing_head.1.weight", h, h), b1: try vector("mixing_head.1.bias", h),
                               w2: try matrix("mixing_head.2.weight", 1, h), output: output)
-        return ThoughtParameters(startTokenId: start, endTokenId: end, defaultThoughtTokens: k,
+        return ThoughtParameters(startTokenId: start, endTokenId: end, defaultThoughtTokens: Int(k),
                                  startEmbedding: try vector("thought.start_embedding", h),
                                  endEmbedding: try vector("thought.end_embedding", h),
                                  mixingHead: head, owners: [file, vectors, ViewsOwner(views)])
