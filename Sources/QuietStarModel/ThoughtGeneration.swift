@@ -295,10 +295,10 @@ final class ThinkingLine {
 
     var isFinished: Bool { text.isFinished || contextFull }
 
-    /// The next thought ends at position `tokens.count + k`; stop (finish reason "length") when
-    /// that is past the context.
+    /// The next thought (after position `tokens.count - 1`) ends at inline position
+    /// `tokens.count + k + 1`; stop (finish reason "length") when that is not below the context.
     func checkRoom(context: Int) {
-        if !text.isFinished && text.tokens.count + k + 1 > context { contextFull = true }
+        if !text.isFinished && text.tokens.count + k + 1 >= context { contextFull = true }
     }
 
     func accept(_ token: Int32, thought: [Int32], w: Double, context: Int) {

@@ -111,9 +111,10 @@ public final class ThoughtScorer {
 
     private func start(tokens: [Int32], line: Int) -> Result<ThoughtScoringLine, LineError> {
         let context = model.config.contextLength, k = thoughtOptions.thoughtTokens
-        // The end row of the thought after the second-to-last token sits at position T + k - 1.
-        if tokens.count + k > context {
-            return .failure(LineError("line has \(tokens.count) tokens; with \(k)-token thoughts at most \(context - k) fit the model's context of \(context)"))
+        // The end row of the thought after the second-to-last token (i = T - 2) sits at inline
+        // position i + k + 2 = T + k, which must be below the context length.
+        if tokens.count + k >= context {
+            return .failure(LineError("line has \(tokens.count) tokens; with \(k)-token thoughts at most \(context - k - 1) fit the model's context of \(context)"))
         }
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
             return .failure(LineError("token id \(bad) is outside the vocabulary of \(model.config.vocabSize)"))

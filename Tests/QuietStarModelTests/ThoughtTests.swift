@@ -321,6 +321,37 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         }
     }
 
+    /// The last inline position of a thought must be below the context length: scoring takes
+    /// lines of up to `context - k - 1` tokens, generation stops (length) before a thought would
+    /// pass the end.
+    @Test func contextBoundIsExact() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("bound.qstar")
+        let c = Self.config, k = 3
+        try RandomModel.write(to: path, config: c, seed: 5, extraMetadata: RandomModel.byteTokenizerMetadata,
+                              quietStar: .byteTokenizer)
+        let lm = try LanguageModel(path: path)
+        let thoughts = try #require(try ThoughtParameters.load(path: path, config: c))
+        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: ScoreOptions(),
+                                       thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
+        let fits = testTokens(c.contextLength - k - 1, vocab: 256, seed: 1)
+        let results = scorer.score(tokens: [fits, fits + [7]])
+        #expect((try? results[0].get()) != nil)
+        #expect(throws: LineError.self) { try results[1].get() }
+
+        var options = GenerationOptions()
+        options.maxTokens = 5
+        options.ignoreEndOfSequence = true
+        let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options,
+                                             thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
+        // Byte tokenizer: BOS + one token per byte.
+        let prompt = String(repeating: "a", count: c.contextLength - k - 3)   // BOS + 58 = context - k - 2 tokens
+        let out = generator.generate([prompt, prompt + "a"])
+        let one = try out[0].get(), none = try out[1].get()
+        #expect(one.completion.tokens.count == 1 && one.completion.finishReason == .length)
+        #expect(none.completion.tokens.isEmpty && none.completion.finishReason == .length)
+    }
+
     @Test func incompleteQuietStarCheckpointIsAnErrorNamingWhatIsMissing() throws {
         let dir = TemporaryDirectory()
         let path = dir.path("half.qstar")
