@@ -1,4 +1,5 @@
 import QuietStarFormat
+import QuietStarJSON
 
 /// What a conversion should produce.
 public struct ConversionOptions: Sendable {

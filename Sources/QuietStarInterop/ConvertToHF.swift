@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarJSON
 
 /// `.qstar` -> a Hugging Face model folder that `AutoModelForCausalLM.from_pretrained` loads:
 /// `config.json`, `model.safetensors` (or shards plus `model.safetensors.index.json`),
@@ -168,7 +169,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
                 ("metadata", .object([("total_size", .integer(totalSize))])),
                 ("weight_map", .object(weightMap)),
             ])
-            try staging.write(HFCheckpoint.indexFileName, JSONWriter.render(index))
+            try staging.write(HFCheckpoint.indexFileName, JSONWriter.document(index))
         }
         let torchDType: String
         switch options.dtype ?? plan.first!.dtype {
@@ -177,7 +178,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
         default: torchDType = "float32"
         }
         let configJSON = config.configJSON(torchDType: torchDType, extra: quietStar ? QuietStarLayout.configEntries : [])
-        try staging.write("config.json", JSONWriter.render(configJSON))
+        try staging.write("config.json", JSONWriter.document(configJSON))
         if case let .string(generation)? = file.metadata["huggingface.generation_config"] {
             try staging.write("generation_config.json", generation)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarJSON
 
 /// A Hugging Face model folder, opened and validated: `config.json`, the weights
 /// (`model.safetensors`, or shards listed by `model.safetensors.index.json`), and the tokenizer

@@ -1,4 +1,5 @@
 import QuietStarFormat
+import QuietStarJSON
 
 /// The hyperparameters of a LLaMA-family decoder, read from a Hugging Face `config.json` or
 /// from `.qstar` metadata, and written back to either.
@@ -602,7 +603,7 @@ struct ConfigReader {
     func optionalUInt(_ key: String) throws(InteropError) -> UInt64? {
         guard let v = value(key) else { return nil }
         guard let n = v.uint64Value else {
-            if case let .number(text) = v { throw invalid(key, "must be a non-negative integer, found \(text)") }
+            if case let .number(n) = v { throw invalid(key, "must be a non-negative integer, found \(n.text)") }
             throw invalid(key, "must be a non-negative integer, found \(v.kindName)")
         }
         return n

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarJSON
 
 /// The published Quiet-STaR checkpoint layout and how it maps onto the format.
 ///

@@ -1,3 +1,5 @@
+import QuietStarJSON
+
 /// One tensor of a safetensors file, as its header declares it (after validation).
 public struct SafetensorsTensorInfo: Sendable, Equatable {
     public let name: String

@@ -1,3 +1,5 @@
+import QuietStarJSON
+
 /// Streams a safetensors file to disk without holding any tensor in memory.
 ///
 /// safetensors puts the byte ranges of every tensor in the header, before the data, so the
@@ -59,7 +61,7 @@ public final class SafetensorsWriter {
                 ("data_offsets", .array([.integer(r.lowerBound), .integer(r.upperBound)])),
             ])))
         }
-        var headerBytes = Array(JSONWriter.render(.object(header), pretty: false).utf8)
+        var headerBytes = JSONWriter().encode(.object(header))
         while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
         guard UInt64(headerBytes.count) <= SafetensorsFile.maxHeaderBytes else {
             throw InteropError(.usage, path: path, "header of \(headerBytes.count) bytes exceeds the safetensors cap")

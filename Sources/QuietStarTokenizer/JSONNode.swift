@@ -1,21 +1,23 @@
 import Foundation
+import QuietStarJSON
 
 /// A value inside a parsed JSON document, with its path, so that every complaint about
 /// `tokenizer.json` says exactly where (`pre_tokenizer.pretokenizers[0].pattern.Regex`).
+///
+/// Keys are compared by their bytes (QuietStarJSON), and duplicate keys are kept: a lookup takes
+/// the first, and a vocabulary that repeats a token is rejected by the spec's validation.
 struct JSONNode {
     /// `nil` when the member is absent.
-    let value: JSON?
+    let value: JSONValue?
     let file: String
     let path: String
 
     static func parse(_ data: Data, file: String) throws(TokenizerError) -> JSONNode {
-        do {
-            let value = try data.withUnsafeBytes { try JSON.parse($0.bindMemory(to: UInt8.self)) }
+        do throws(JSONParseError) {
+            let value = try JSONReader.parse(data, options: JSONReader.Options(duplicateKeys: .keep))
             return JSONNode(value: value, file: file, path: "")
-        } catch let e as JSON.SyntaxError {
-            throw TokenizerError(file, "not valid JSON at byte \(e.offset): \(e.message)")
         } catch {
-            throw TokenizerError(file, "not valid JSON: \(error)")
+            throw TokenizerError(file, "not valid JSON at byte \(error.offset) (line \(error.line), column \(error.column)): \(error.message)")
         }
     }
 
@@ -25,11 +27,7 @@ struct JSONNode {
 
     /// The member named `key` (the first, if repeated), or an absent node.
     subscript(key: String) -> JSONNode {
-        var found: JSON?
-        if case .object(let members)? = value {
-            found = members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
-        }
-        return JSONNode(value: found, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+        JSONNode(value: value?[key], file: file, path: path.isEmpty ? key : "\(path).\(key)")
     }
 
     /// Absent or `null`.
@@ -48,9 +46,8 @@ struct JSONNode {
         case nil: return "nothing (the key is missing)"
         case .null?: return "null"
         case .bool(let b)?: return "\(b)"
-        case .integer(let i)?: return "the number \(i)"
-        case .double(let d)?: return "the number \(d)"
-        case .string(let s)?: return "the string \(JSON.quote(s))"
+        case .number(let n)?: return "the number \(n.text)"
+        case .string(let s)?: return "the string \(JSONWriter.quoted(s))"
         case .array?: return "an array"
         case .object?: return "an object"
         }
@@ -59,11 +56,11 @@ struct JSONNode {
     /// The value as compact JSON, shortened, for messages.
     var text: String {
         guard let value else { return kind }
-        let t = value.text
+        let t = JSONWriter().render(value)
         return t.count > 200 ? String(t.prefix(200)) + "..." : t
     }
 
-    func members() throws(TokenizerError) -> [(key: String, value: JSON)] {
+    func members() throws(TokenizerError) -> [(key: String, value: JSONValue)] {
         guard case .object(let m)? = value else { throw error("expected an object, found \(kind)") }
         return m
     }
@@ -74,28 +71,23 @@ struct JSONNode {
 
     /// The elements without their paths (building 10^5 path strings costs more than parsing);
     /// `element(_:_:)` makes the node for an element that needs a closer look or an error.
-    func rawArray() throws(TokenizerError) -> [JSON] {
+    func rawArray() throws(TokenizerError) -> [JSONValue] {
         guard case .array(let a)? = value else { throw error("expected an array, found \(kind)") }
         return a
     }
 
-    func element(_ index: Int, _ value: JSON) -> JSONNode {
+    func element(_ index: Int, _ value: JSONValue) -> JSONNode {
         JSONNode(value: value, file: file, path: "\(path)[\(index)]")
     }
 
-    func member(_ key: String, _ value: JSON) -> JSONNode {
-        JSONNode(value: value, file: file, path: "\(path)[\(JSON.quote(key))]")
+    func member(_ key: String, _ value: JSONValue) -> JSONNode {
+        JSONNode(value: value, file: file, path: "\(path)[\(JSONWriter.quoted(key))]")
     }
 
-    var stringValue: String? {
-        if case .string(let s)? = value { return s }
-        return nil
-    }
+    var stringValue: String? { value?.stringValue }
 
-    var integerValue: Int64? {
-        if case .integer(let i)? = value { return i }
-        return nil
-    }
+    /// An integer literal that fits in Int64.
+    var integerValue: Int64? { value?.int64Value }
 
     func string() throws(TokenizerError) -> String {
         guard let s = stringValue else { throw error("expected a string, found \(kind)") }

@@ -3,7 +3,7 @@
 ///
 /// What a tokenizer is, as data, is `TokenizerSpec` (TokenizerSpec.swift, validated by
 /// TokenizerSpec+Validation.swift). It is read from a Hugging Face `tokenizer.json`
-/// (TokenizerSpec+HuggingFace.swift, with its own exact JSON reader in JSON.swift) or from
+/// (TokenizerSpec+HuggingFace.swift, through QuietStarJSON's byte-exact reader) or from
 /// `.qstar` metadata (TokenizerMetadata.swift, whose keys the format spec refers to).
 /// `Tokenizer` (Tokenizer.swift) compiles a spec into tables and runs the pipeline of Hugging
 /// Face `tokenizers`, in its order:
@@ -16,6 +16,6 @@
 ///          -> BOS/EOS                                                    (Encoding.swift)
 ///
 /// and back: `decode`, `decodeBytes`, `StreamingDecoder`, `tokenText` (Decoding.swift).
-/// Token strings are compared by their bytes throughout (ExactString.swift): Swift's String
-/// equality would merge distinct tokens such as "é" and "e\u{301}".
+/// Token strings are compared by their bytes throughout (`ExactString`, from QuietStarJSON):
+/// Swift's String equality would merge distinct tokens such as "é" and "e\u{301}".
 public enum QuietStarTokenizer {}

@@ -1,4 +1,5 @@
 import QuietStarFormat
+import QuietStarJSON
 import Synchronization
 
 /// A tokenizer ready to run: `TokenizerSpec` compiled into lookup tables.

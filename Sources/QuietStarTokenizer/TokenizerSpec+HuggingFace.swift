@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarJSON
 
 extension TokenizerSpec {
     /// Reads a Hugging Face `tokenizer.json` (and optionally the `tokenizer_config.json` next to it).
@@ -34,9 +35,8 @@ extension TokenizerSpec {
         guard modelType == "BPE" else {
             throw model["type"].error("unsupported model \(modelType.debugDescription); supported: BPE")
         }
-        switch model["dropout"].value {
-        case nil, .null?, .integer(0)?, .double(0)?: break
-        default: throw model["dropout"].error("unsupported dropout \(model["dropout"].text) (random merges); supported: null or 0")
+        if !model["dropout"].isNull, model["dropout"].value?.doubleValue != 0 {
+            throw model["dropout"].error("unsupported dropout \(model["dropout"].text) (random merges); supported: null or 0")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let affix = try model[key].optionalString(), !affix.isEmpty {
@@ -141,7 +141,7 @@ extension TokenizerSpec {
         let vocab = try node.members()
         var tokens = [String?](repeating: nil, count: vocab.count)
         for (token, value) in vocab {
-            guard case .integer(let i) = value, i >= 0, i < vocab.count else {
+            guard let i = value.int64Value, i >= 0, i < vocab.count else {
                 let entry = node.member(token, value)
                 throw entry.error("expected an id in 0..<\(vocab.count) (ids must be dense), found \(entry.kind)")
             }

@@ -1,3 +1,5 @@
+import QuietStarJSON
+
 extension TokenizerSpec {
     /// Checks the invariants `Tokenizer` relies on, naming the first offending field.
     ///

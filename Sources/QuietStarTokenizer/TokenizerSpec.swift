@@ -1,3 +1,5 @@
+import QuietStarJSON
+
 /// Everything needed to run a tokenizer, as plain data: no Python, no `tokenizer.json` at run time.
 ///
 /// The shape follows Hugging Face `tokenizers`, restricted to a closed set of configurations we

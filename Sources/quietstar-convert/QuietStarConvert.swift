@@ -3,6 +3,7 @@ import Foundation
 import QuietStarCLI
 import QuietStarFormat
 import QuietStarInterop
+import QuietStarJSON
 
 /// `quietstar-convert`: Hugging Face checkpoints in and out of `.qstar`, and dtype/compression
 /// changes. A thin adapter: every command is one call into QuietStarInterop.
@@ -117,7 +118,7 @@ func runConversion(_ common: CommonOptions, _ body: (@escaping (ConversionProgre
     if common.json {
         var summary = report.json.objectEntries ?? []
         summary.append(("max_resident_bytes", .integer(peakResidentBytes())))
-        FileHandle.standardOutput.write(Data(JSONWriter.render(.object(summary)).utf8))
+        FileHandle.standardOutput.write(Data(JSONWriter.document(.object(summary)).utf8))
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import QuietStarFormat
 import QuietStarTokenizer
+import QuietStarJSON
 import Testing
 @testable import QuietStarInterop
 

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarJSON
 import Testing
 @testable import QuietStarInterop
 
@@ -43,7 +44,7 @@ import Testing
         let path = folder + "/config.json"
         var entries = try JSONReader.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: path)))).objectEntries!
         change(&entries)
-        try JSONWriter.render(.object(entries)).write(toFile: path, atomically: false, encoding: .utf8)
+        try JSONWriter.document(.object(entries)).write(toFile: path, atomically: false, encoding: .utf8)
     }
 
     /// Runs a conversion that must fail, and checks the output directory holds only `before`.

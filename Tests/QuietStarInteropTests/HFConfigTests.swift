@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarJSON
 import Testing
 @testable import QuietStarInterop
 
@@ -36,7 +37,7 @@ import Testing
         // Round trips: metadata and config.json both give the same hyperparameters back.
         let fromMetadata = try HFModelConfig(metadata: Metadata(config.metadataEntries), path: "m.qstar")
         #expect(fromMetadata == config)
-        let rendered = JSONWriter.render(config.configJSON(torchDType: "float32"))
+        let rendered = JSONWriter.document(config.configJSON(torchDType: "float32"))
         let reparsed = try HFModelConfig.parse(try JSONReader.parse(Array(rendered.utf8)), path: "out/config.json").config
         var expected = config
         expected.name = nil  // _name_or_path is not written
@@ -100,7 +101,7 @@ import Testing
         ("model_type", .string("gpt2"), "model_type", .unsupported),
         ("hidden_act", .string("gelu"), "hidden_act", .unsupported),
         ("num_key_value_heads", .integer(3), "num_key_value_heads", .invalidInput),
-        ("hidden_size", .number("64.0"), "hidden_size", .invalidInput),
+        ("hidden_size", .number(JSONNumber("64.0")!), "hidden_size", .invalidInput),
         ("hidden_size", .null, "hidden_size", .invalidInput),
         ("attention_bias", .bool(true), "attention_bias", .unsupported),
         ("mlp_bias", .bool(true), "mlp_bias", .unsupported),

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarJSON
 import Testing
 @testable import QuietStarInterop
 
