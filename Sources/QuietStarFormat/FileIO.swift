@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Thin, error-checked POSIX I/O used by the writer and by metadata replacement.
+/// Thin, error-checked POSIX I/O used by `AtomicOutputFile` and by metadata replacement.
 enum FileIO {
     static func fail(_ what: String, _ path: String) -> QStarError {
         QStarError(.io, path: path, "\(what): \(errnoDescription(errno))")
@@ -48,22 +48,6 @@ enum FileIO {
             if errno == EINTR { continue }
             throw fail("fsync failed", path)
         }
-    }
-
-    /// The directory holding `path` ("." when it has no slash).
-    static func directory(of path: String) -> String {
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
-        if slash == path.utf8.startIndex { return "/" }
-        return String(path[path.startIndex..<slash])
-    }
-
-    /// Makes a rename durable: fsync the directory that holds the new name.
-    static func syncDirectory(of path: String) throws(QStarError) {
-        let dir = directory(of: path)
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 { throw fail("cannot open directory '\(dir)' to fsync it", path) }
-        defer { close(fd) }
-        try sync(fd, path: dir)
     }
 
     static func fileSize(_ fd: Int32, path: String) throws(QStarError) -> UInt64 {

@@ -39,17 +39,9 @@ public struct QStarError: Error, CustomStringConvertible, Sendable {
     }
 
     /// `model.qstar: index.tensors[3].offset at byte 1234: offset 99 is not 64-byte aligned`
+    /// (`<memory>` stands for the file of an error raised on bytes in memory).
     public var description: String {
-        var s = path ?? "<memory>"
-        s += ": "
-        if let field {
-            s += field
-            if let offset { s += " at byte \(offset)" }
-            s += ": "
-        } else if let offset {
-            s += "at byte \(offset): "
-        }
-        return s + message
+        FileLocation(path: path ?? "<memory>", field: field, offset: offset).describing(message)
     }
 
     /// A copy that names `path` (errors raised below the file layer do not know it).
@@ -57,6 +49,38 @@ public struct QStarError: Error, CustomStringConvertible, Sendable {
         var e = self
         if e.path == nil { e.path = path }
         return e
+    }
+}
+
+/// Where in a file something is: the file, the field (a dotted path such as
+/// `index.tensors[3].offset` or a JSON key) and the absolute byte offset, each when known.
+///
+/// Every located error of the package (`QStarError`, Interop's `InteropError`) prints its place
+/// through this one layout, so messages read the same whichever layer raised them.
+public struct FileLocation: Sendable, Equatable, CustomStringConvertible {
+    public var path: String?
+    public var field: String?
+    public var offset: UInt64?
+
+    public init(path: String? = nil, field: String? = nil, offset: UInt64? = nil) {
+        self.path = path
+        self.field = field
+        self.offset = offset
+    }
+
+    /// `model.qstar: index.tensors[3].offset at byte 1234`; unknown parts are left out
+    /// (`config.json at byte 15`, `header_length`, and "" when nothing is known).
+    public var description: String {
+        var s = path ?? ""
+        if let field { s += (s.isEmpty ? "" : ": ") + field }
+        if let offset { s += (s.isEmpty ? "" : " ") + "at byte \(offset)" }
+        return s
+    }
+
+    /// `<location>: <message>`, or the message alone when nothing is known.
+    public func describing(_ message: String) -> String {
+        let place = description
+        return place.isEmpty ? message : "\(place): \(message)"
     }
 }
 

@@ -35,7 +35,12 @@ public final class QStarFile: @unchecked Sendable {
 
     /// Maps and validates `path`. Every error names the file, the field and the byte offset.
     public static func open(path: String) throws(QStarError) -> QStarFile {
-        let mapping = try MappedFile(path: path)
+        let mapping: MappedFile
+        do {
+            mapping = try MappedFile(path: path)
+        } catch {
+            throw QStarError(.io, path: path, error.message)
+        }
         do {
             let v = try ValidatedFile(mapping.bytes)
             return QStarFile(path: path, mapping: mapping, validated: v)
@@ -64,6 +69,16 @@ public final class QStarFile: @unchecked Sendable {
     public func storedBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
         let start = Int(info.offset)
         return UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + Int(info.storedLength))])
+    }
+
+    /// Drops the pages of `info`'s stored bytes (of `range` within them, when given) from this
+    /// process's resident set, for readers that stream each tensor once (see
+    /// `MappedFile.release`). Views stay valid: their pages are read back from the file if used.
+    public func releaseStoredBytes(of info: TensorInfo, range: Range<Int>? = nil) {
+        let start = Int(info.offset)
+        let stored = start..<(start + Int(info.storedLength))
+        guard let range else { return mapping.release(stored) }
+        mapping.release(((start + range.lowerBound)..<(start + range.upperBound)).clamped(to: stored))
     }
 
     public func tensor(_ name: String) throws(QStarError) -> TensorView {

@@ -1,27 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Writes a `.qstar` file: tensors stream into a temporary file next to the destination, then
-/// `finish` appends the index, writes the header, fsyncs, checks the result with the reader,
-/// renames it over the destination and fsyncs the directory. Readers of the destination see
-/// either the old file or the complete new one, never a partial write (and a file that is
-/// currently mapped is never overwritten in place).
+/// Writes a `.qstar` file: tensors stream into an `AtomicOutputFile` (a temporary file next to
+/// the destination), then `finish` appends the index, writes the header, fsyncs, checks the
+/// result with the reader, renames it over the destination and fsyncs the directory. Readers of
+/// the destination see either the old file or the complete new one, never a partial write (and
+/// a file that is currently mapped is never overwritten in place).
 ///
 /// Output bytes depend only on the inputs: no timestamps, zero padding, tensors in the order
 /// they were added, metadata in its given order. Every blob starts at a 64-byte boundary.
 public final class QStarWriter {
     public let path: String
-    public let temporaryPath: String
+    public var temporaryPath: String { file.temporaryPath }
     private let compressionLevel: Int32
-    private var fd: Int32
+    private let file: AtomicOutputFile
     private var state = State.writing
-    /// Bytes handed to the file so far, buffered or not: the offset of the next byte.
-    private var position: UInt64 = 0
-    private var buffer: [UInt8] = []
-    private static let bufferCapacity = 1 << 20
+    /// The offset of the next byte.
+    private var position: UInt64 { file.position }
     private var tensors: [TensorInfo] = []
     private var names = Set<String>()
     private var current: OpenTensor?
@@ -46,13 +38,7 @@ public final class QStarWriter {
     public init(path: String, compressionLevel: Int32 = 3) throws(QStarError) {
         self.path = path
         self.compressionLevel = compressionLevel
-        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        temporaryPath = "\(path).tmp-\(getpid())-\(suffix)"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            throw FileIO.fail("cannot create temporary file '\(temporaryPath)'", path)
-        }
-        buffer.reserveCapacity(QStarWriter.bufferCapacity)
+        file = try AtomicOutputFile(destination: path)
         // The header is written last, when the index is known; reserve its 64 bytes.
         do {
             try emit(zeros: QStarHeader.size)
@@ -68,14 +54,8 @@ public final class QStarWriter {
 
     /// Removes the temporary file. Safe to call more than once; the writer is unusable after.
     public func abort() {
-        if fd >= 0 {
-            close(fd)
-            fd = -1
-        }
-        if state != .finished {
-            unlink(temporaryPath)
-            state = .failed
-        }
+        file.abort()
+        if state != .finished { state = .failed }
     }
 
     // MARK: Adding tensors
@@ -281,27 +261,18 @@ public final class QStarWriter {
         do throws(QStarError) {
             let index = IndexEncoder.encode(metadata: metadata, tensors: tensors)
             let indexOffset = position
-            try withBytes(index) { (b) throws(QStarError) in try emit(b) }
-            try flush()
+            try file.write(index)
             let header = QStarHeader(version: QStarFile.supportedVersion, fileLength: position,
                                      indexOffset: indexOffset, indexLength: UInt64(index.count),
                                      indexChecksum: XXH64.hash(index))
-            try withBytes(header.encoded()) { (b) throws(QStarError) in
-                try FileIO.pwriteAll(fd, b, at: 0, path: temporaryPath)
-            }
-            try FileIO.sync(fd, path: temporaryPath)
-            close(fd)
-            fd = -1
+            try withBytes(header.encoded()) { (b) throws(QStarError) in try file.overwrite(at: 0, with: b) }
             // The reader's full validation is cheap (independent of tensor bytes) and means this
             // writer can never publish a file its own reader rejects.
-            _ = try QStarFile.open(path: temporaryPath)
-            if rename(temporaryPath, path) != 0 {
-                throw FileIO.fail("cannot rename '\(temporaryPath)' to '\(path)'", path)
-            }
+            try file.commit { (temporary) throws(QStarError) in _ = try QStarFile.open(path: temporary) }
             state = .finished
-            try FileIO.syncDirectory(of: path)
         } catch {
-            if state != .finished { fail() }
+            // Renamed into place, only the directory fsync failed: the file is there.
+            if file.isCommitted { state = .finished } else { fail() }
             throw error
         }
     }
@@ -322,20 +293,11 @@ public final class QStarWriter {
     private func fail() { abort() }
 
     private func emit(_ bytes: UnsafeRawBufferPointer) throws(QStarError) {
-        position += UInt64(bytes.count)
-        if buffer.count + bytes.count > QStarWriter.bufferCapacity {
-            try flush()
-            if bytes.count >= QStarWriter.bufferCapacity {
-                try FileIO.writeAll(fd, bytes, path: temporaryPath)
-                return
-            }
-        }
-        buffer.append(contentsOf: bytes)
+        try file.write(bytes)
     }
 
     private func emit(zeros count: Int) throws(QStarError) {
-        let zeros = [UInt8](repeating: 0, count: count)
-        try withBytes(zeros) { (b) throws(QStarError) in try emit(b) }
+        try file.write(zeros: count)
     }
 
     private func padToAlignment() throws(QStarError) {
@@ -343,11 +305,5 @@ public final class QStarWriter {
         if rem != 0 {
             do { try emit(zeros: Int(QStarLimits.alignment) - rem) } catch { fail(); throw error }
         }
-    }
-
-    private func flush() throws(QStarError) {
-        if buffer.isEmpty { return }
-        try withBytes(buffer) { (b) throws(QStarError) in try FileIO.writeAll(fd, b, path: temporaryPath) }
-        buffer.removeAll(keepingCapacity: true)
     }
 }

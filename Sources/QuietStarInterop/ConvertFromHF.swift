@@ -25,7 +25,7 @@ public func convertFromHF(directory: String, output: String, options: Conversion
                     scaledRow: Float? = nil) throws(InteropError) {
         guard let (file, info) = checkpoint.location(hfName) else {
             throw InteropError(.invalidInput, path: checkpoint.directory, field: hfName,
-                               "tensor is missing (required by \(baseName(of: checkpoint.configPath)))")
+                               "tensor is missing (required by \(Paths.baseName(of: checkpoint.configPath)))")
         }
         guard info.shape == hfShape else {
             throw InteropError(.invalidInput, path: file.path, field: hfName,
@@ -91,32 +91,32 @@ public func convertFromHF(directory: String, output: String, options: Conversion
 
     // Tokenizer.
     guard let tokenizerJSON = checkpoint.tokenizerJSON else {
-        throw InteropError(.missingInput, path: joinPath(directory, "tokenizer.json"),
+        throw InteropError(.missingInput, path: Paths.join(directory, "tokenizer.json"),
                            "file not found: the tokenizer must travel inside the .qstar file (a sentencepiece-only tokenizer.model is not supported; save the fast tokenizer)")
     }
     let tokenizer = try TokenizerBridge.importHF(
         tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: checkpoint.tokenizerConfigJSON,
-        path: joinPath(directory, "tokenizer.json"))
+        path: Paths.join(directory, "tokenizer.json"))
     guard UInt64(tokenizer.vocabularySize) <= config.vocabSize else {
-        throw InteropError(.invalidInput, path: joinPath(directory, "tokenizer.json"),
+        throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"),
                            "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(config.vocabSize)")
     }
 
     // Metadata.
     var metadata = Metadata()
     var general = config
-    if general.name == nil { general.name = baseName(of: directory) }
+    if general.name == nil { general.name = Paths.baseName(of: directory) }
     for (k, v) in general.metadataEntries { metadata[k] = v }
     for (k, v) in tokenizer.metadata { metadata[k] = v }
     if quietStar {
         var ids: [UInt64] = []
         for token in [QuietStarLayout.startThoughtToken, QuietStarLayout.endThoughtToken] {
             guard let id = tokenizer.tokenID(token) else {
-                throw InteropError(.invalidInput, path: joinPath(directory, "tokenizer.json"), field: token,
+                throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"), field: token,
                                    "a Quiet-STaR checkpoint needs this added token in its tokenizer")
             }
             guard id < config.vocabSize else {
-                throw InteropError(.invalidInput, path: joinPath(directory, "tokenizer.json"), field: token,
+                throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"), field: token,
                                    "id \(id) is outside the model's vocabulary of \(config.vocabSize)")
             }
             ids.append(id)
@@ -128,13 +128,13 @@ public func convertFromHF(directory: String, output: String, options: Conversion
     }
     if let generation = checkpoint.generationConfigJSON {
         guard let text = String(validating: generation, as: UTF8.self) else {
-            throw InteropError(.invalidInput, path: joinPath(directory, "generation_config.json"), "not valid UTF-8")
+            throw InteropError(.invalidInput, path: Paths.join(directory, "generation_config.json"), "not valid UTF-8")
         }
         metadata["huggingface.generation_config"] = .string(text)
     }
     metadata["provenance.creator"] = .string("quietstar-convert")
     metadata["provenance.creator_version"] = .string(QuietStarInteropVersion.string)
-    metadata["provenance.source"] = .string(baseName(of: directory))
+    metadata["provenance.source"] = .string(Paths.baseName(of: directory))
     metadata["provenance.source_config_digest"] = .string(xxh64Digest(checkpoint.configBytes))
 
     let (read, written) = try writeQStar(path: output, tensors: plan, metadata: metadata,

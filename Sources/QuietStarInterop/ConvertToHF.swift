@@ -144,7 +144,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
     do throws(InteropError) {
         for (s, members) in shardsOfTensors.enumerated() {
             let entries = members.map { SafetensorsWriter.Entry(name: plan[$0].hfName, dtype: plan[$0].dtype.safetensorsDType!, shape: plan[$0].shape) }
-            let writer = try SafetensorsWriter(path: joinPath(staging.path, shardName(s)), entries: entries,
+            let writer = try SafetensorsWriter(path: Paths.join(staging.path, shardName(s)), entries: entries,
                                                metadata: [("format", "pt")])
             for i in members {
                 let t = plan[i]
@@ -242,9 +242,13 @@ final class StagingDirectory {
     }
 
     func write(_ name: String, _ data: Data) throws(InteropError) {
-        let file = try AtomicFile(destination: joinPath(path, name))
-        try withBytes(of: data) { (raw) throws(InteropError) in try file.write(raw) }
-        try file.commit()
+        do throws(QStarError) {
+            let file = try AtomicOutputFile(destination: Paths.join(path, name))
+            try withBytes(of: data) { (raw) throws(QStarError) in try file.write(raw) }
+            try file.commit()
+        } catch {
+            throw InteropError(error, as: .cannotCreateOutput)
+        }
     }
 
     func commit() throws(InteropError) {
@@ -260,7 +264,7 @@ final class StagingDirectory {
             throw InteropError(.cannotCreateOutput, path: destination, "cannot rename the finished folder into place: \(String(cString: strerror(errno)))")
         }
         done = true
-        syncDirectory(of: destination)
+        try? AtomicOutputFile.syncDirectory(of: destination)
     }
 
     func abort() {

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarFormat
 import QuietStarJSON
 
 /// A Hugging Face model folder, opened and validated: `config.json`, the weights
@@ -28,19 +29,19 @@ public final class HFCheckpoint {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw InteropError(.missingInput, path: directory, "not a directory (expected a Hugging Face model folder)")
         }
-        configPath = joinPath(directory, "config.json")
+        configPath = Paths.join(directory, "config.json")
         configBytes = try Self.readFile(configPath, required: true)!
         do {
             configJSON = try JSONReader.parse(configBytes)
         } catch {
             throw InteropError(.invalidInput, path: configPath, offset: UInt64(error.offset), "invalid JSON: \(error.message)")
         }
-        tokenizerJSON = try Self.readFile(joinPath(directory, "tokenizer.json"), required: false).map { Data($0) }
-        tokenizerConfigJSON = try Self.readFile(joinPath(directory, "tokenizer_config.json"), required: false).map { Data($0) }
-        generationConfigJSON = try Self.readFile(joinPath(directory, "generation_config.json"), required: false).map { Data($0) }
+        tokenizerJSON = try Self.readFile(Paths.join(directory, "tokenizer.json"), required: false).map { Data($0) }
+        tokenizerConfigJSON = try Self.readFile(Paths.join(directory, "tokenizer_config.json"), required: false).map { Data($0) }
+        generationConfigJSON = try Self.readFile(Paths.join(directory, "generation_config.json"), required: false).map { Data($0) }
 
-        let single = joinPath(directory, Self.singleFileName)
-        let index = joinPath(directory, Self.indexFileName)
+        let single = Paths.join(directory, Self.singleFileName)
+        let index = Paths.join(directory, Self.indexFileName)
         var files: [SafetensorsFile] = []
         if FileManager.default.fileExists(atPath: single) {
             // transformers prefers the single file too.
@@ -53,8 +54,8 @@ public final class HFCheckpoint {
             return
         }
         guard FileManager.default.fileExists(atPath: index) else {
-            let hasBin = FileManager.default.fileExists(atPath: joinPath(directory, "pytorch_model.bin"))
-                || FileManager.default.fileExists(atPath: joinPath(directory, "pytorch_model.bin.index.json"))
+            let hasBin = FileManager.default.fileExists(atPath: Paths.join(directory, "pytorch_model.bin"))
+                || FileManager.default.fileExists(atPath: Paths.join(directory, "pytorch_model.bin.index.json"))
             throw InteropError(.missingInput, path: directory,
                                hasBin ? "has only PyTorch .bin weights, which are pickles that can run code; re-save them with save_pretrained(..., safe_serialization=True)"
                                       : "no \(Self.singleFileName) or \(Self.indexFileName)")
@@ -92,7 +93,7 @@ public final class HFCheckpoint {
         var remap = [Int](repeating: 0, count: shardNames.count)
         for (newIndex, old) in order.enumerated() {
             remap[old] = newIndex
-            files.append(try SafetensorsFile(path: joinPath(directory, shardNames[old])))
+            files.append(try SafetensorsFile(path: Paths.join(directory, shardNames[old])))
         }
         shards = files
         for (tensor, oldShard) in expected {
@@ -127,7 +128,12 @@ public final class HFCheckpoint {
             if required { throw InteropError(.missingInput, path: path, "file not found") }
             return nil
         }
-        let file = try MappedFile(path: path)
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch {
+            throw InteropError(error)
+        }
         guard file.bytes.count <= 1 << 30 else {
             throw InteropError(.invalidInput, path: path, "\(file.bytes.count) bytes is too large for a JSON side file")
         }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import QuietStarFormat
 
 /// Every failure of an import, export or recode: what kind (which decides the CLI's exit status),
@@ -40,12 +45,14 @@ public struct InteropError: Error, CustomStringConvertible, Sendable {
     }
 
     /// `config.json: num_key_value_heads: 3 does not divide num_attention_heads = 8`
-    public var description: String {
-        var prefix = ""
-        if let path { prefix += path }
-        if let field { prefix += (prefix.isEmpty ? "" : ": ") + field }
-        if let offset { prefix += (prefix.isEmpty ? "" : " ") + "at byte \(offset)" }
-        return prefix.isEmpty ? message : "\(prefix): \(message)"
+    public var description: String { FileLocation(path: path, field: field, offset: offset).describing(message) }
+
+    /// A file that could not be mapped: one that is absent, unreadable or not a regular file is
+    /// a missing input; any other failure is I/O.
+    init(_ failure: MappedFile.Failure) {
+        let unreadable = failure.reason == .cannotOpen && [ENOENT, EACCES, ENOTDIR].contains(failure.code)
+        let missing = unreadable || failure.reason == .notRegularFile
+        self.init(missing ? .missingInput : .io, path: failure.path, failure.message)
     }
 
     /// Wraps an error of the container layer, keeping its location, under the given kind.

@@ -1,3 +1,4 @@
+import QuietStarFormat
 import QuietStarJSON
 
 /// One tensor of a safetensors file, as its header declares it (after validation).
@@ -40,7 +41,12 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Maps and validates `path`. Errors name the file, the header field and the byte offset.
     public init(path: String) throws(InteropError) {
-        let mapping = try MappedFile(path: path)
+        let mapping: MappedFile
+        do {
+            mapping = try MappedFile(path: path)
+        } catch {
+            throw InteropError(error)
+        }
         let parsed = try Self.validate(bytes: mapping.bytes, name: path)
         self.path = path
         self.mapping = mapping

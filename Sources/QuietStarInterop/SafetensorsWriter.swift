@@ -1,3 +1,4 @@
+import QuietStarFormat
 import QuietStarJSON
 
 /// Streams a safetensors file to disk without holding any tensor in memory.
@@ -23,7 +24,7 @@ public final class SafetensorsWriter {
     public let path: String
     public let entries: [Entry]
     private let ranges: [Range<UInt64>]
-    private let file: AtomicFile
+    private let file: AtomicOutputFile
     private let dataStart: UInt64
     private var current: Int? = nil
     private var next = 0
@@ -70,10 +71,14 @@ public final class SafetensorsWriter {
         self.path = path
         self.entries = entries
         self.ranges = ranges
-        file = try AtomicFile(destination: path)
         let length = UInt64(headerBytes.count)
-        try file.write((0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) })
-        try file.write(headerBytes)
+        do throws(QStarError) {
+            file = try AtomicOutputFile(destination: path)
+            try file.write((0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) })
+            try file.write(headerBytes)
+        } catch {
+            throw InteropError(error, as: .cannotCreateOutput)
+        }
         dataStart = 8 + UInt64(headerBytes.count)
     }
 
@@ -90,17 +95,21 @@ public final class SafetensorsWriter {
     public func append(_ bytes: UnsafeRawBufferPointer) throws(InteropError) {
         guard let i = current else { throw InteropError(.internal, path: path, "append outside a tensor") }
         let end = dataStart + ranges[i].upperBound
-        guard file.bytesWritten + UInt64(bytes.count) <= end else {
+        guard file.position + UInt64(bytes.count) <= end else {
             throw InteropError(.internal, path: path, field: entries[i].name, "more bytes than dtype x shape")
         }
-        try file.write(bytes)
+        do throws(QStarError) {
+            try file.write(bytes)
+        } catch {
+            throw InteropError(error, as: .cannotCreateOutput)
+        }
     }
 
     public func endTensor() throws(InteropError) {
         guard let i = current else { throw InteropError(.internal, path: path, "endTensor outside a tensor") }
-        guard file.bytesWritten == dataStart + ranges[i].upperBound else {
+        guard file.position == dataStart + ranges[i].upperBound else {
             throw InteropError(.internal, path: path, field: entries[i].name,
-                               "wrote \(file.bytesWritten - dataStart - ranges[i].lowerBound) bytes, expected \(ranges[i].count)")
+                               "wrote \(file.position - dataStart - ranges[i].lowerBound) bytes, expected \(ranges[i].count)")
         }
         current = nil
     }
@@ -117,7 +126,11 @@ public final class SafetensorsWriter {
         guard current == nil, next == entries.count else {
             throw InteropError(.internal, path: path, "finish before every tensor was written")
         }
-        try file.commit()
+        do throws(QStarError) {
+            try file.commit()
+        } catch {
+            throw InteropError(error, as: .cannotCreateOutput)
+        }
     }
 
     public func abort() { file.abort() }

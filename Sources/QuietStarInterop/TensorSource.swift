@@ -138,10 +138,10 @@ struct QStarSource: TensorSource {
     /// tensor's decoded bytes are owned memory and are freed with the view instead.
     func releaseRaw(_ range: Range<Int>) {
         guard view.info.encoding == .raw else { return }
-        releaseMappedPages(UnsafeRawBufferPointer(rebasing: view.bytes[range]))
+        file.releaseStoredBytes(of: view.info, range: range)
     }
 
-    func release() { releaseMappedPages(file.storedBytes(view.info)) }
+    func release() { file.releaseStoredBytes(of: view.info) }
 }
 
 /// Row 0 of a `[2, H]` source times a scale (Quiet-STaR thought embeddings, import direction).

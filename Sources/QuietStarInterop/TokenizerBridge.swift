@@ -54,9 +54,9 @@ enum TokenizerBridge {
         if let colon = error.location.range(of: ": ") {
             let place = String(error.location[..<colon.lowerBound])
             field = String(error.location[colon.upperBound...])
-            if place.hasSuffix(".json") { file = joinPath(parentDirectory(of: path), place) }
+            if place.hasSuffix(".json") { file = Paths.join(Paths.parent(of: path), place) }
         } else if error.location.hasSuffix(".json") {
-            file = joinPath(parentDirectory(of: path), error.location)
+            file = Paths.join(Paths.parent(of: path), error.location)
             field = nil
         }
         return InteropError(.invalidInput, path: file, field: field, error.message)

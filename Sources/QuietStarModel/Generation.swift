@@ -86,10 +86,13 @@ public final class Generator {
     }
 
     /// Generates for every request, delivering outcomes in request order as they complete.
-    /// `onStep` is told the rows (tokens) of each transformer step.
+    /// `onStep` is told the rows (tokens) of each transformer step. `inputReady` says whether
+    /// `source.next()` would return at once; while lines are in flight only ready input is taken
+    /// (see `LineScheduler`), so a slow input never stalls lines already running.
     public func run<Source: IteratorProtocol, Tag>(_ source: inout Source,
                                                    emit: (LineOutcome<Tag, Completion>) -> Void,
-                                                   onStep: (Int) -> Void = { _ in })
+                                                   onStep: (Int) -> Void = { _ in },
+                                                   inputReady: () -> Bool = { true })
     where Source.Element == LineRequest<Tag> {
         let vocab = model.config.vocabSize
         if !sampler.options.isGreedy && sampleFloats == nil {
@@ -123,7 +126,7 @@ public final class Generator {
                           }
                       },
                       finish: { line in .success(line.completion()) },
-                      emit: emit, onStep: onStep)
+                      emit: emit, onStep: onStep, inputReady: inputReady)
     }
 
     /// Convenience: generates for `prompts` (line indices 0, 1, ...) and returns the outcomes.

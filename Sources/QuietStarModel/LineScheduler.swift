@@ -70,13 +70,17 @@ final class LineScheduler<Line: ScheduledLine> {
     /// - `finish` turns a finished line into its value.
     /// - `emit` receives outcomes in input order.
     /// - `onStep` is told the rows of each step (for progress).
+    /// - `inputReady` says whether `source.next()` would return without waiting (a pipe fed by a
+    ///   person or a slow producer): while lines are in flight, the scheduler admits only ready
+    ///   input and keeps stepping, so results never wait on input that has not arrived.
     func run<Source: IteratorProtocol, Tag, Value>(
         _ source: inout Source,
         start: (LineRequest<Tag>) -> Result<Line, LineError>,
         consume: (StepOutput, StepBatch, [LineSlice]) -> Void,
         finish: (Line) -> Result<Value, LineError>,
         emit: (LineOutcome<Tag, Value>) -> Void,
-        onStep: (Int) -> Void = { _ in }
+        onStep: (Int) -> Void = { _ in },
+        inputReady: () -> Bool = { true }
     ) where Source.Element == LineRequest<Tag> {
         var freeSlots = Array((0..<cache.slotCount).reversed())
         var tags: [Int: (line: Int, tag: Tag)] = [:]
@@ -95,7 +99,7 @@ final class LineScheduler<Line: ScheduledLine> {
 
         while true {
             // Admit new lines while a slot is free and the output window has room.
-            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window {
+            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window, active.isEmpty || inputReady() {
                 guard let request = source.next() else { exhausted = true; break }
                 let ordinal = nextOrdinal
                 nextOrdinal += 1

@@ -60,10 +60,12 @@ public final class Scorer {
                                   maxStepRows: min(options.maxStepTokens, logitBudget), window: 4 * options.batchSize)
     }
 
-    /// Scores every request, delivering outcomes in request order as they complete.
+    /// Scores every request, delivering outcomes in request order as they complete (`onStep` and
+    /// `inputReady` as in `Generator.run`).
     public func run<Source: IteratorProtocol, Tag>(_ source: inout Source,
                                                    emit: (LineOutcome<Tag, LineScore>) -> Void,
-                                                   onStep: (Int) -> Void = { _ in })
+                                                   onStep: (Int) -> Void = { _ in },
+                                                   inputReady: () -> Bool = { true })
     where Source.Element == LineRequest<Tag> {
         let vocab = model.config.vocabSize
         scheduler.run(&source,
@@ -96,7 +98,7 @@ public final class Scorer {
                           _ = batch
                       },
                       finish: { line in .success(line.score()) },
-                      emit: emit, onStep: onStep)
+                      emit: emit, onStep: onStep, inputReady: inputReady)
     }
 
     /// Convenience: scores `texts` (line indices 0, 1, ...) and returns the outcomes.

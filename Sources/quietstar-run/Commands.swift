@@ -210,7 +210,7 @@ struct Generate: ParsableCommand {
         try LineRun.run(common: common, textKeys: ["prompt"],
                         process: { input, emit, onStep in
                             var source = input
-                            generator.run(&source, emit: emit, onStep: onStep)
+                            generator.run(&source, emit: emit, onStep: onStep, inputReady: { input.isReady })
                         },
                         record: { outcome, c in
                             guard jsonl else { return DisplayEscaping.escape(c.text) }
@@ -331,7 +331,7 @@ struct Score: ParsableCommand {
         try LineRun.run(common: common, textKeys: ["text", "prompt"],
                         process: { input, emit, onStep in
                             var source = input
-                            scorer.run(&source, emit: emit, onStep: onStep)
+                            scorer.run(&source, emit: emit, onStep: onStep, inputReady: { input.isReady })
                         },
                         record: { outcome, score in
                             let ppl = score.perplexity ?? .nan

@@ -167,6 +167,36 @@ import Testing
         let help = try CLI.run("quietstar-run", ["--help"])
         #expect(help.status == 0 && help.stdoutText.contains("Exit status") && help.stdoutText.contains("Examples"))
     }
+
+    /// Results stream: a line's result is written while the input pipe is still open and
+    /// waiting for more (the engine never blocks on input while it has lines to run).
+    @Test func resultsAppearBeforeInputEnds() throws {
+        let m = try Models()
+        let process = Process()
+        process.executableURL = CLI.productsDirectory.appendingPathComponent("quietstar-run")
+        process.arguments = ["generate", "--model", m.untied, "--max-tokens", "3", "--format", "jsonl"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data("Once upon a time\n".utf8))
+        // Read until the first record arrives, with the pipe still open.
+        var received = Data()
+        let deadline = Date().addingTimeInterval(120)
+        while !received.contains(0x0A) && Date() < deadline {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            received.append(chunk)
+        }
+        #expect(String(decoding: received, as: UTF8.self).contains("\"id\":0"))
+        input.fileHandleForWriting.write(Data("Second line\n".utf8))
+        try input.fileHandleForWriting.close()
+        received.append(output.fileHandleForReading.readDataToEndOfFile())
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(lines(String(decoding: received, as: UTF8.self)).count == 2)
+    }
 }
 
 /// `quietstar-run --thoughts` on the converted Quiet-STaR fixture, against the independent

@@ -69,6 +69,10 @@ import Testing
         } catch {
             #expect(error.kind == .missingInput)
         }
+        // A directory is not a readable input either.
+        let directory = #expect(throws: InteropError.self) { _ = try SafetensorsFile(path: NSTemporaryDirectory()) }
+        #expect(directory?.kind == .missingInput)
+        #expect(directory?.message == "not a regular file")
     }
 
     /// Random byte flips and truncations of a valid file never crash the validator, and anything
