@@ -45,13 +45,7 @@ public struct InteropError: Error, CustomStringConvertible, Sendable {
     }
 
     /// `config.json: num_key_value_heads: 3 does not divide num_attention_heads = 8`
-    public var description: String {
-        var prefix = ""
-        if let path { prefix += path }
-        if let field { prefix += (prefix.isEmpty ? "" : ": ") + field }
-        if let offset { prefix += (prefix.isEmpty ? "" : " ") + "at byte \(offset)" }
-        return prefix.isEmpty ? message : "\(prefix): \(message)"
-    }
+    public var description: String { FileLocation(path: path, field: field, offset: offset).describing(message) }
 
     /// A file that could not be mapped: one that is absent, unreadable or not a regular file is
     /// a missing input; any other failure is I/O.

@@ -147,6 +147,19 @@ import Testing
         #expect(try f.tensor("token_embedding.weight").toFloat32() == GoldenFiles.tinyEmbedding)
     }
 
+    /// One layout for every located error, whatever is known.
+    @Test func locationsPrintOneWay() {
+        #expect(FileLocation(path: "m.qstar", field: "index.tensors[3].offset", offset: 1234).describing("bad")
+            == "m.qstar: index.tensors[3].offset at byte 1234: bad")
+        #expect(FileLocation(path: "config.json", offset: 15).describing("bad") == "config.json at byte 15: bad")
+        #expect(FileLocation(field: "header_length").describing("bad") == "header_length: bad")
+        #expect(FileLocation(offset: 8).description == "at byte 8")
+        #expect(FileLocation().describing("bad") == "bad")
+        #expect(QStarError(.invalid, field: "header.magic", offset: 0, "not a .qstar file").description
+            == "<memory>: header.magic at byte 0: not a .qstar file")
+        #expect(QStarError(.io, path: "x.qstar", "cannot open").description == "x.qstar: cannot open")
+    }
+
     @Test func pathArithmetic() {
         #expect(Paths.parent(of: "a/b/c.qstar") == "a/b")
         #expect(Paths.parent(of: "c.qstar") == ".")
