@@ -6,14 +6,15 @@ import QuietStarTokenizer
 /// named tokens (the Quiet-STaR thought markers).
 struct ImportedTokenizer {
     var spec: TokenizerSpec
+    var tokenizer: Tokenizer
     var metadata: [(key: String, value: MetadataValue)]
     var vocabularySize: Int { spec.vocabularySize }
 
-    /// The id of `content`: an added token first (that is how `<|startthought|>` is defined),
-    /// else a vocabulary entry.
+    /// The id of `content` as Hugging Face's `token_to_id` finds it: an added token first (that
+    /// is how `<|startthought|>` is defined), else a vocabulary entry; compared by bytes, so "é"
+    /// never finds "e\u{301}".
     func tokenID(_ content: String) -> UInt64? {
-        if let added = spec.addedTokens.first(where: { $0.content == content }) { return UInt64(added.id) }
-        return spec.tokens.firstIndex(of: content).map { UInt64($0) }
+        tokenizer.id(of: content).map { UInt64($0) }
     }
 }
 
@@ -21,15 +22,14 @@ struct ImportedTokenizer {
 /// and the `tokenizer.*` keys: this file only moves data across.
 enum TokenizerBridge {
     static func importHF(tokenizerJSON: Data, tokenizerConfigJSON: Data?, path: String) throws(InteropError) -> ImportedTokenizer {
-        let spec: TokenizerSpec
         do throws(TokenizerError) {
-            spec = try TokenizerSpec(huggingFaceTokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfigJSON)
+            let spec = try TokenizerSpec(huggingFaceTokenizerJSON: tokenizerJSON, tokenizerConfigJSON: tokenizerConfigJSON)
+            return ImportedTokenizer(spec: spec, tokenizer: try Tokenizer(spec: spec), metadata: spec.metadata.entries)
         } catch {
             // Unsupported configurations and malformed files both land here, and both are
             // problems with this input.
             throw located(error, path: path)
         }
-        return ImportedTokenizer(spec: spec, metadata: spec.metadata.entries)
     }
 
     /// The verbatim Hugging Face files the tokenizer was imported from, or nil when it has

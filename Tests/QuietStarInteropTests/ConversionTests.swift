@@ -276,6 +276,18 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
         }
     }
 
+    /// Thought markers are found as Hugging Face's token_to_id finds them: added tokens first,
+    /// then the vocabulary, by bytes ("é" and "e\u{301}" are two tokens though Swift's == says
+    /// they are equal).
+    @Test func tokenLookupIsByteExact() throws {
+        let json = #"{"added_tokens":[{"id":5,"content":"<|startthought|>","special":true}],"model":{"type":"BPE","vocab":{"<unk>":0,"e":1,"\u0301":2,"\u00e9":3,"e\u0301":4},"merges":[]}}"#
+        let imported = try TokenizerBridge.importHF(tokenizerJSON: Data(json.utf8), tokenizerConfigJSON: nil, path: "m/tokenizer.json")
+        #expect(imported.tokenID("<|startthought|>") == 5)
+        #expect(imported.tokenID("\u{E9}") == 3)
+        #expect(imported.tokenID("e\u{301}") == 4)   // String == would find "é", id 3
+        #expect(imported.tokenID("<|endthought|>") == nil)
+    }
+
     @Test func unscaledRowZeroRoundTripsWheneverPossible() {
         var rng = SplitMix64(seed: 7)
         var exact = 0
