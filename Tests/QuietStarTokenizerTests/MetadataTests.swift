@@ -21,6 +21,37 @@ import Testing
         }
     }
 
+    /// formats/qstar-v1.md section 12.3 lists exactly the keys the writer emits, in its order:
+    /// every spec's keys appear in the table in table order, and every row is written by at
+    /// least one of the specs.
+    @Test func specTableMatchesTheWriter() throws {
+        let spec = try String(contentsOf: Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("formats/qstar-v1.md"), encoding: .utf8)
+        let section = try #require(spec.components(separatedBy: "### 12.3 `tokenizer.*`").last?
+            .components(separatedBy: "\n### ").first)
+        let table = section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `tokenizer.") else { return nil }
+            return String(line.dropFirst(3).prefix { $0 != "`" })
+        }
+        #expect(Set(table).count == table.count)
+        var metaspaceDecoder = try Fixtures.spec("mistral-metaspace")   // no fixture decodes with Metaspace
+        metaspaceDecoder.decoder = .metaspace(replacement: "▁", prependScheme: .first)
+        let specs = try Fixtures.names.map { try Fixtures.spec($0) } + [TokenizerSpec.byteLevel(), metaspaceDecoder]
+        var written = Set<String>()
+        for metadata in specs.map(\.metadata) {
+            var rows = table[...]
+            for key in metadata.keys {
+                guard let i = rows.firstIndex(of: key) else {
+                    Issue.record("\(key) is written but not in the table (or out of order)")
+                    continue
+                }
+                rows = rows[(i + 1)...]
+                written.insert(key)
+            }
+        }
+        #expect(Set(table).subtracting(written).sorted() == [])
+    }
+
     @Test func byteTokenizerRoundTrips() throws {
         let spec = TokenizerSpec.byteLevel()
         #expect(try TokenizerSpec(metadata: spec.metadata) == spec)
