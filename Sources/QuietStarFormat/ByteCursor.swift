@@ -109,8 +109,9 @@ struct ByteCursor {
 
 // MARK: - Typed-throws access to array storage
 //
-// `Array.withUnsafeBytes` and friends are `rethrows`, which erases a typed error to `any Error`;
-// these keep `QStarError` typed through the closure.
+// `Array.withUnsafeBytes` and `withUnsafeMutableBytes` are `rethrows`, which erases a typed
+// error to `any Error`; these keep `QStarError` typed through the closure. (The buffer-pointer
+// forms, `withUnsafeBufferPointer` and its mutable twin, already carry typed throws.)
 
 func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(QStarError) -> R) throws(QStarError) -> R {
     let r: Result<R, QStarError> = a.withUnsafeBytes { b in
@@ -123,13 +124,6 @@ func withMutableBytes<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPoin
     throws(QStarError) -> R
 {
     let r: Result<R, QStarError> = a.withUnsafeMutableBytes { b in
-        Result { () throws(QStarError) -> R in try body(b) }
-    }
-    return try r.get()
-}
-
-func withFloats<R>(_ a: [Float], _ body: (UnsafeBufferPointer<Float>) throws(QStarError) -> R) throws(QStarError) -> R {
-    let r: Result<R, QStarError> = a.withUnsafeBufferPointer { b in
         Result { () throws(QStarError) -> R in try body(b) }
     }
     return try r.get()

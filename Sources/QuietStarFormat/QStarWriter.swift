@@ -81,14 +81,14 @@ public final class QStarWriter {
             throw QStarError(.usage, path: path, field: name, "\(values.count) values for shape \(shape)")
         }
         if dtype == .q8_0 {
-            try withFloats(values) { (v) throws(QStarError) in try checkQ8Representable(v, name: name) }
+            try values.withUnsafeBufferPointer { (v) throws(QStarError) in try checkQ8Representable(v, name: name) }
         }
         try beginTensor(name: name, dtype: dtype, shape: shape, encoding: encoding)
         // Convert in chunks (a whole number of q8_0 blocks) so big tensors need little scratch.
         let chunk = 16384
         let scratchSize = dtype.byteCount(elementCount: UInt64(chunk), innermost: UInt64(chunk))!
         var scratch = [UInt8](repeating: 0, count: Int(scratchSize))
-        try withFloats(values) { (v) throws(QStarError) in
+        try values.withUnsafeBufferPointer { (v) throws(QStarError) in
             var start = 0
             while start < v.count {
                 let n = min(chunk, v.count - start)

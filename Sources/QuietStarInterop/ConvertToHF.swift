@@ -94,7 +94,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
                 }
                 let effective = try view(info)
                 var values = [Float](repeating: 0, count: hidden)
-                try withMutableFloats(&values) { (buffer) throws(InteropError) in try effective.read(0..<hidden, into: buffer) }
+                try values.withUnsafeMutableBufferPointer { (buffer) throws(InteropError) in try effective.read(0..<hidden, into: buffer) }
                 let rowZero = values.map { QuietStarLayout.unscaled($0) }
                 let both = rowZero + rowOne!
                 plan.append(Planned(hfName: e.hfName, shape: e.hfShape, dtype: dtype, sourceBytes: UInt64(4 * hidden)) {
@@ -238,13 +238,17 @@ final class StagingDirectory {
 
     /// Writes a small text file inside the folder (fsynced).
     func write(_ name: String, _ text: String) throws(InteropError) {
-        try write(name, Data(text.utf8))
+        try write(name, Array(text.utf8))
     }
 
     func write(_ name: String, _ data: Data) throws(InteropError) {
+        try write(name, [UInt8](data))
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws(InteropError) {
         do throws(QStarError) {
             let file = try AtomicOutputFile(destination: Paths.join(path, name))
-            try withBytes(of: data) { (raw) throws(QStarError) in try file.write(raw) }
+            try file.write(bytes)
             try file.commit()
         } catch {
             throw InteropError(error, as: .cannotCreateOutput)

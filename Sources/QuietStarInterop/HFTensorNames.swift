@@ -19,7 +19,16 @@ public enum HFTensorNames {
         public var shape: [UInt64]
     }
 
-    private static let layerParts: [(hf: String, qstar: String)] = [
+    private typealias Names = (hf: String, qstar: String)
+
+    private static let embedding: Names = ("model.embed_tokens.weight", "token_embedding.weight")
+    private static let finalNorm: Names = ("model.norm.weight", "output_norm.weight")
+    private static let outputHead: Names = ("lm_head.weight", "output.weight")
+    /// The tensors outside the layers.
+    private static let globalParts = [embedding, finalNorm, outputHead]
+
+    /// The tensors of one layer, after `model.layers.N.` / `layers.N.`.
+    private static let layerParts: [Names] = [
         ("input_layernorm.weight", "attn_norm.weight"),
         ("self_attn.q_proj.weight", "attn.q.weight"),
         ("self_attn.k_proj.weight", "attn.k.weight"),
@@ -40,7 +49,7 @@ public enum HFTensorNames {
     public static func expectedTensors(_ config: HFModelConfig) -> [Entry] {
         let h = config.hiddenSize, q = config.numHeads * config.headDim, kv = config.numKVHeads * config.headDim
         let ffn = config.intermediateSize
-        var out = [Entry(qstarName: "token_embedding.weight", hfName: "model.embed_tokens.weight", shape: [config.vocabSize, h])]
+        var out = [Entry(qstarName: embedding.qstar, hfName: embedding.hf, shape: [config.vocabSize, h])]
         for layer in 0..<config.numLayers {
             for part in layerParts {
                 let shape: [UInt64]
@@ -59,37 +68,30 @@ public enum HFTensorNames {
                                  hfName: "model.layers.\(layer).\(part.hf)", shape: shape))
             }
         }
-        out.append(Entry(qstarName: "output_norm.weight", hfName: "model.norm.weight", shape: [h]))
+        out.append(Entry(qstarName: finalNorm.qstar, hfName: finalNorm.hf, shape: [h]))
         if !config.tieEmbeddings {
-            out.append(Entry(qstarName: "output.weight", hfName: "lm_head.weight", shape: [config.vocabSize, h]))
+            out.append(Entry(qstarName: outputHead.qstar, hfName: outputHead.hf, shape: [config.vocabSize, h]))
         }
         return out
     }
 
     /// The `.qstar` name of a Hugging Face model tensor, or nil when it is not one.
     public static func qstarName(forHF name: String) -> String? {
-        switch name {
-        case "model.embed_tokens.weight": return "token_embedding.weight"
-        case "model.norm.weight": return "output_norm.weight"
-        case "lm_head.weight": return "output.weight"
-        default: break
-        }
-        guard let (layer, rest) = splitLayer(name, prefix: "model.layers."),
-              let part = layerParts.first(where: { $0.hf == rest }) else { return nil }
-        return "layers.\(layer).\(part.qstar)"
+        translate(name, from: { $0.hf }, to: { $0.qstar }, layersFrom: "model.layers.", layersTo: "layers.")
     }
 
     /// The Hugging Face name of a `.qstar` model tensor, or nil when it is not one.
     public static func hfName(forQStar name: String) -> String? {
-        switch name {
-        case "token_embedding.weight": return "model.embed_tokens.weight"
-        case "output_norm.weight": return "model.norm.weight"
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
-        guard let (layer, rest) = splitLayer(name, prefix: "layers."),
-              let part = layerParts.first(where: { $0.qstar == rest }) else { return nil }
-        return "model.layers.\(layer).\(part.hf)"
+        translate(name, from: { $0.qstar }, to: { $0.hf }, layersFrom: "layers.", layersTo: "model.layers.")
+    }
+
+    /// One direction of the tables above.
+    private static func translate(_ name: String, from: (Names) -> String, to: (Names) -> String,
+                                  layersFrom: String, layersTo: String) -> String? {
+        if let global = globalParts.first(where: { from($0) == name }) { return to(global) }
+        guard let (layer, rest) = splitLayer(name, prefix: layersFrom),
+              let part = layerParts.first(where: { from($0) == rest }) else { return nil }
+        return "\(layersTo)\(layer).\(to(part))"
     }
 
     /// `model.layers.12.mlp.up_proj.weight` -> (12, "mlp.up_proj.weight"). Rejects "01", "+1".

@@ -60,24 +60,28 @@ public enum QuietStarLayout {
     /// extra tensors, or none. A partial set is an error naming what is missing, because
     /// converting it as a plain model would silently drop trained parameters.
     public static func detect(names: Set<String>, hiddenSize: UInt64, path: String) throws(InteropError) -> Bool {
-        let all = entries(hiddenSize: hiddenSize).map(\.hfName)
-        let present = all.filter { names.contains($0) }
-        if present.isEmpty { return false }
-        if present.count == all.count { return true }
-        let missing = all.filter { !names.contains($0) }
-        throw InteropError(.invalidInput, path: path, field: missing[0],
-                           "looks like a Quiet-STaR checkpoint (has \(present.joined(separator: ", "))) but lacks \(missing.joined(separator: ", "))")
+        try allOrNone(entries(hiddenSize: hiddenSize).map(\.hfName), in: names, path: path) { present in
+            "looks like a Quiet-STaR checkpoint (has \(present))"
+        }
     }
 
     /// Whether a `.qstar` file holds thought parameters: all of them, or none (else an error).
     public static func detect(qstarNames names: Set<String>, hiddenSize: UInt64, path: String) throws(InteropError) -> Bool {
-        let all = entries(hiddenSize: hiddenSize).map(\.qstarName)
+        try allOrNone(entries(hiddenSize: hiddenSize).map(\.qstarName), in: names, path: path) { present in
+            "has thought parameters \(present)"
+        }
+    }
+
+    /// True when `names` has every one of `all`, false when it has none; otherwise an error
+    /// naming the first missing tensor: `<what(present)> but lacks <missing>`.
+    private static func allOrNone(_ all: [String], in names: Set<String>, path: String,
+                                  what: (String) -> String) throws(InteropError) -> Bool {
         let present = all.filter { names.contains($0) }
         if present.isEmpty { return false }
         if present.count == all.count { return true }
         let missing = all.filter { !names.contains($0) }
         throw InteropError(.invalidInput, path: path, field: missing[0],
-                           "has thought parameters \(present.joined(separator: ", ")) but lacks \(missing.joined(separator: ", "))")
+                           "\(what(present.joined(separator: ", "))) but lacks \(missing.joined(separator: ", "))")
     }
 
     /// The `quietstar.*` metadata of a converted Quiet-STaR checkpoint.

@@ -1,3 +1,5 @@
+import QuietStarFormat
+
 /// The element types a safetensors header may name, with their sizes in bits.
 ///
 /// Every dtype the upstream reader accepts is listed so that a valid file is never rejected at
@@ -51,4 +53,20 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
         guard !overflow, bits % 8 == 0 else { return nil }
         return bits / 8
     }
+}
+
+/// The dtypes both formats store with the same bytes (safetensors' F64 and the other wide or
+/// narrow types have no `.qstar` twin; `.qstar`'s q8_0 has no safetensors one).
+private let sameBytes: [(safetensors: SafetensorsDType, qstar: DType)] = [
+    (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.i32, .i32), (.i64, .i64), (.u8, .u8),
+]
+
+extension SafetensorsDType {
+    /// The `.qstar` dtype with the same bytes, if any.
+    var qstarDType: DType? { sameBytes.first { $0.safetensors == self }?.qstar }
+}
+
+extension DType {
+    /// The safetensors dtype with the same bytes, if any (q8_0 has none).
+    var safetensorsDType: SafetensorsDType? { sameBytes.first { $0.qstar == self }?.safetensors }
 }

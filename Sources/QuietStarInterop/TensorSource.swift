@@ -21,36 +21,6 @@ extension TensorSource {
     func releaseRaw(_ range: Range<Int>) {}
 }
 
-extension SafetensorsDType {
-    /// The `.qstar` dtype with the same bytes, if any.
-    var qstarDType: DType? {
-        switch self {
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
-        case .i32: .i32
-        case .i64: .i64
-        case .u8: .u8
-        default: nil
-        }
-    }
-}
-
-extension DType {
-    /// The safetensors dtype with the same bytes, if any (q8_0 has none).
-    var safetensorsDType: SafetensorsDType? {
-        switch self {
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
-        case .i32: .i32
-        case .i64: .i64
-        case .u8: .u8
-        case .q8_0: nil
-        }
-    }
-}
-
 /// A floating-point tensor inside a mapped safetensors file (F32, F16, BF16 or F64).
 struct SafetensorsSource: TensorSource {
     let file: SafetensorsFile

@@ -101,28 +101,34 @@ public struct JSONWriter: Sendable {
         case .number(let n): out.append(contentsOf: n.text.utf8)
         case .string(let s): appendQuoted(s, to: &out)
         case .array(let items):
-            if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                newline(&out, indent.map { $0 + 1 })
-                write(item, into: &out, indent: indent.map { $0 + 1 })
+            writeContainer(items, "[", "]", into: &out, indent: indent) { item, out, inner in
+                write(item, into: &out, indent: inner)
             }
-            newline(&out, indent)
-            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
-            out.append(UInt8(ascii: "{"))
-            for (i, member) in members.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                newline(&out, indent.map { $0 + 1 })
+            writeContainer(members, "{", "}", into: &out, indent: indent) { member, out, inner in
                 appendQuoted(member.key, to: &out)
-                out.append(contentsOf: (indent == nil ? ":" : ": ").utf8)
-                write(member.value, into: &out, indent: indent.map { $0 + 1 })
+                out.append(contentsOf: (inner == nil ? ":" : ": ").utf8)
+                write(member.value, into: &out, indent: inner)
             }
-            newline(&out, indent)
-            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// The layout of both containers: `open`, the elements separated by commas (each on its own
+    /// line, one level deeper, when pretty), `close` on its own line; `[]` / `{}` when empty.
+    private static func writeContainer<Elements: Collection>(
+        _ elements: Elements, _ open: Unicode.Scalar, _ close: Unicode.Scalar, into out: inout [UInt8], indent: Int?,
+        element: (Elements.Element, inout [UInt8], Int?) -> Void
+    ) {
+        out.append(UInt8(ascii: open))
+        if elements.isEmpty { out.append(UInt8(ascii: close)); return }
+        let inner = indent.map { $0 + 1 }
+        for (i, e) in elements.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            newline(&out, inner)
+            element(e, &out, inner)
+        }
+        newline(&out, indent)
+        out.append(UInt8(ascii: close))
     }
 
     private static func newline(_ out: inout [UInt8], _ indent: Int?) {
