@@ -173,6 +173,9 @@ func parseError(_ text: String, _ options: JSONReader.Options = JSONReader.Optio
         #expect(parseError(nested(4), .init(maxDepth: 3)) != nil)
         #expect(parseError("[]", .init(maxDepth: 0)) == nil)
         #expect(parseError("[1]", .init(maxDepth: 0))?.message == "nested deeper than 0 levels")
+        // The deepest limit allowed fits the stack of a test (secondary) thread in a debug build.
+        let ceiling = JSONReader.Options.depthCeiling
+        #expect(try parse(nested(ceiling), .init(maxDepth: ceiling)).arrayValue?.count == 1)
         // 100,000 levels of either kind: an error, not a stack overflow.
         #expect(parseError(String(repeating: "[", count: 100_000))?.offset == 65)
         #expect(parseError(String(repeating: #"{"a":"#, count: 100_000)) != nil)
