@@ -1,6 +1,5 @@
 // swift-tools-version: 6.1
 import PackageDescription
-import Foundation
 
 /// Hot kernels need FMA and F16C; the default x86-64 target has neither and turns
 /// `SIMD.addingProduct` and `Float16` conversion into library calls (see docs/ARCHITECTURE.md).
@@ -37,48 +36,38 @@ var targets: [Target] = [
             swiftSettings: fastMath),
 ]
 
-/// Targets are added as their sources arrive; a target folder without Swift files is skipped so
-/// that work in progress never breaks the manifest.
-func hasSwiftSources(_ path: String) -> Bool {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(path)
-    guard let e = FileManager.default.enumerator(atPath: root.path) else { return false }
-    while let f = e.nextObject() as? String { if f.hasSuffix(".swift") { return true } }
-    return false
-}
-
-let executables: [(String, [Target.Dependency])] = [
+let executables: [(name: String, dependencies: [Target.Dependency])] = [
     ("quietstar-inspect", ["QuietStarFormat", "QuietStarCLI", argumentParser]),
-    ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", "QuietStarCLI", argumentParser]),
+    ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
+                           "QuietStarCLI", argumentParser]),
     ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarCLI", argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
 ]
-for (name, deps) in executables where hasSwiftSources("Sources/\(name)") {
-    targets.append(.executableTarget(name: name, dependencies: deps, swiftSettings: fastMath))
-}
+targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
 
-let testTargets: [(String, [Target.Dependency])] = [
+let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarJSONTests", ["QuietStarJSON"]),
-    ("QuietStarFormatTests", ["QuietStarFormat"]),
+    ("QuietStarFormatTests", ["QuietStarFormat", "CZstd"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
-    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer"]),
-    ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer", "QuietStarInterop"]),
-    ("CLITests", ["QuietStarFormat", "QuietStarCLI"]),
+    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
+    ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
+                             "QuietStarInterop"]),
+    // CLI tests run the real executables, so they depend on every one of them.
+    ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
 ]
-/// CLI tests run the real executables, so they depend on every executable that exists.
-let builtExecutables: [Target.Dependency] = executables
-    .filter { hasSwiftSources("Sources/\($0.0)") }.map { .target(name: $0.0) }
-for (name, deps) in testTargets where hasSwiftSources("Tests/\(name)") {
-    let all = name == "CLITests" ? deps + builtExecutables : deps
-    targets.append(.testTarget(name: name, dependencies: all, swiftSettings: fastMath))
-}
+targets += testTargets.map { .testTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
 
 let package = Package(
     name: "QuietStar",
     platforms: [.macOS(.v15)],
     products: [
+        // Everything the tools do is available to Swift callers through these libraries.
         .library(name: "QuietStarFormat", targets: ["QuietStarFormat"]),
+        .library(name: "QuietStarKernels", targets: ["QuietStarKernels"]),
+        .library(name: "QuietStarTokenizer", targets: ["QuietStarTokenizer"]),
         .library(name: "QuietStarModel", targets: ["QuietStarModel"]),
+        .library(name: "QuietStarInterop", targets: ["QuietStarInterop"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
