@@ -153,8 +153,12 @@ public final class QStarFile: @unchecked Sendable {
             throw QStarError(.unsupported, path: path, field: "index.tensors['\(info.name)']", offset: info.entryOffset,
                              "logical size \(logical) does not fit in memory on this platform")
         }
-        let buffer = try OwnedBuffer(count: Int(logical))
+        let buffer: OwnedBuffer
         do {
+            // The frame header is checked first, so a hostile size claim fails as such and not
+            // as an allocation failure.
+            try Zstd.checkFrame(storedBytes(info), logicalSize: Int(logical))
+            buffer = try OwnedBuffer(count: Int(logical))
             try Zstd.decompress(storedBytes(info), into: buffer.mutableBytes)
         } catch {
             var e = error

@@ -18,11 +18,11 @@ enum Zstd {
         String(cString: ZSTD_getErrorName(code))
     }
 
-    /// Decodes the single frame in `src` into `dst`, which has exactly the logical size.
-    /// Errors are thrown without path/field; the caller adds them.
-    static func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer)
-        throws(QStarError)
-    {
+    /// Checks the frame header against the logical size before anything is allocated for it:
+    /// one frame, the magic, a declared content size (when present) equal to `logicalSize`, and no
+    /// bytes after the frame. A hostile frame is thus rejected for what it is, never by a failed
+    /// allocation. Errors are thrown without path/field; the caller adds them.
+    static func checkFrame(_ src: UnsafeRawBufferPointer, logicalSize: Int) throws(QStarError) {
         guard src.count >= 4, let s = src.baseAddress else {
             throw QStarError(.invalid, "zstd data is \(src.count) bytes, too short for a frame")
         }
@@ -34,8 +34,8 @@ enum Zstd {
         if declared == contentSizeError {
             throw QStarError(.invalid, "zstd frame header is invalid")
         }
-        if declared != contentSizeUnknown && declared != UInt64(dst.count) {
-            throw QStarError(.invalid, "zstd frame declares \(declared) bytes of content but the tensor's logical size is \(dst.count)")
+        if declared != contentSizeUnknown && declared != UInt64(logicalSize) {
+            throw QStarError(.invalid, "zstd frame declares \(declared) bytes of content but the tensor's logical size is \(logicalSize)")
         }
         let frameSize = ZSTD_findFrameCompressedSize(s, src.count)
         if ZSTD_isError(frameSize) != 0 {
@@ -44,6 +44,15 @@ enum Zstd {
         if frameSize != src.count {
             throw QStarError(.invalid, "\(src.count - frameSize) bytes follow the zstd frame (a tensor is exactly one frame)")
         }
+    }
+
+    /// Decodes the single frame in `src` into `dst`, which has exactly the logical size.
+    /// Errors are thrown without path/field; the caller adds them.
+    static func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer)
+        throws(QStarError)
+    {
+        try checkFrame(src, logicalSize: dst.count)
+        guard let s = src.baseAddress else { return }
         guard let dctx = ZSTD_createDCtx() else { throw QStarError(.io, "cannot allocate a zstd decoder") }
         defer { ZSTD_freeDCtx(dctx) }
         // Single pass: the destination is the window, so no window buffer is allocated whatever
