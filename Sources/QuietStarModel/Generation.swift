@@ -138,6 +138,17 @@ public final class Generator {
     }
 
     private func start<Tag>(_ request: LineRequest<Tag>) -> Result<GenerationLine, LineError> {
+        GenerationLine.prompt(of: request, model: model, options: options).map {
+            GenerationLine(prompt: $0, line: request.line, options: options, model: model)
+        }
+    }
+}
+
+extension GenerationLine {
+    /// A request's prompt tokens, or why the line cannot be generated from (unreadable input, an
+    /// empty prompt, a prompt longer than the context). Plain and thought generation share it.
+    static func prompt<Tag>(of request: LineRequest<Tag>, model: LanguageModel,
+                            options: GenerationOptions) -> Result<[Int32], LineError> {
         let text: String
         switch request.text {
         case .failure(let error): return .failure(error)
@@ -151,7 +162,7 @@ public final class Generator {
         if prompt.count > context {
             return .failure(LineError("prompt has \(prompt.count) tokens, more than the model's context of \(context)"))
         }
-        return .success(GenerationLine(prompt: prompt, line: request.line, options: options, model: model))
+        return .success(prompt)
     }
 }
 

@@ -83,27 +83,18 @@ final class LineScheduler<Line: ScheduledLine> {
         inputReady: () -> Bool = { true }
     ) where Source.Element == LineRequest<Tag> {
         var freeSlots = Array((0..<cache.slotCount).reversed())
-        var tags: [Int: (line: Int, tag: Tag)] = [:]
-        var pending: [Int: LineOutcome<Tag, Value>] = [:]
-        var nextOrdinal = 0, nextToEmit = 0
+        var outcomes = InOrderOutcomes<Tag, Value>()
         var exhausted = false
 
         func complete(_ ordinal: Int, _ result: Result<Value, LineError>) {
-            let info = tags.removeValue(forKey: ordinal)!
-            pending[ordinal] = LineOutcome(line: info.line, tag: info.tag, result: result)
-            while let outcome = pending.removeValue(forKey: nextToEmit) {
-                emit(outcome)
-                nextToEmit += 1
-            }
+            outcomes.complete(ordinal, result, emit: emit)
         }
 
         while true {
             // Admit new lines while a slot is free and the output window has room.
-            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window, active.isEmpty || inputReady() {
+            while !exhausted, !freeSlots.isEmpty, outcomes.inFlight < window, active.isEmpty || inputReady() {
                 guard let request = source.next() else { exhausted = true; break }
-                let ordinal = nextOrdinal
-                nextOrdinal += 1
-                tags[ordinal] = (request.line, request.tag)
+                let ordinal = outcomes.admit(request)
                 switch start(request) {
                 case .failure(let error):
                     complete(ordinal, .failure(error))
@@ -154,7 +145,7 @@ final class LineScheduler<Line: ScheduledLine> {
             }
             active.removeLast(active.count - kept)
         }
-        precondition(pending.isEmpty && tags.isEmpty, "LineScheduler: outcomes left unemitted")
+        precondition(outcomes.isDrained, "LineScheduler: outcomes left unemitted")
     }
 
     /// Appends rows for the next `count` tokens of line `a` (its positions `fed..<fed+count`).
@@ -168,6 +159,37 @@ final class LineScheduler<Line: ScheduledLine> {
                              visible: cache.visibleRows(slot: a.slot, position: p, window: window),
                              logits: a.line.wantsLogits(at: p))
             }
+        }
+    }
+}
+
+/// Hands line outcomes on in input order, whatever order the lines finish in: a finished line
+/// waits here until every earlier line has been emitted. `inFlight` (admitted but not yet
+/// emitted) is what callers bound to keep memory independent of the input's length.
+struct InOrderOutcomes<Tag, Value> {
+    private var tags: [Int: (line: Int, tag: Tag)] = [:]
+    private var pending: [Int: LineOutcome<Tag, Value>] = [:]
+    private var admitted = 0
+    private var emitted = 0
+
+    var inFlight: Int { admitted - emitted }
+    var isDrained: Bool { pending.isEmpty && tags.isEmpty }
+
+    /// Registers the next request and returns its ordinal (its place in the output).
+    mutating func admit(_ request: LineRequest<Tag>) -> Int {
+        tags[admitted] = (request.line, request.tag)
+        admitted += 1
+        return admitted - 1
+    }
+
+    /// Records line `ordinal`'s result and emits every outcome that is now next in order.
+    mutating func complete(_ ordinal: Int, _ result: Result<Value, LineError>,
+                           emit: (LineOutcome<Tag, Value>) -> Void) {
+        let info = tags.removeValue(forKey: ordinal)!
+        pending[ordinal] = LineOutcome(line: info.line, tag: info.tag, result: result)
+        while let outcome = pending.removeValue(forKey: emitted) {
+            emit(outcome)
+            emitted += 1
         }
     }
 }

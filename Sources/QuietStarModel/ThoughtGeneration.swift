@@ -69,26 +69,17 @@ public final class ThoughtGenerator {
         let window = 4 * options.batchSize
         var freeSlots = Array((0..<cache.slotCount).reversed())
         var active: [ThinkingLine] = []
-        var pending: [Int: LineOutcome<Tag, ThoughtCompletion>] = [:]
-        var tags: [Int: (line: Int, tag: Tag)] = [:]
-        var nextOrdinal = 0, nextToEmit = 0
+        var outcomes = InOrderOutcomes<Tag, ThoughtCompletion>()
         var exhausted = false
 
         func complete(_ ordinal: Int, _ result: Result<ThoughtCompletion, LineError>) {
-            let info = tags.removeValue(forKey: ordinal)!
-            pending[ordinal] = LineOutcome(line: info.line, tag: info.tag, result: result)
-            while let outcome = pending.removeValue(forKey: nextToEmit) {
-                emit(outcome)
-                nextToEmit += 1
-            }
+            outcomes.complete(ordinal, result, emit: emit)
         }
 
         while true {
-            while !exhausted, !freeSlots.isEmpty, nextOrdinal - nextToEmit < window {
+            while !exhausted, !freeSlots.isEmpty, outcomes.inFlight < window {
                 guard let request = source.next() else { exhausted = true; break }
-                let ordinal = nextOrdinal
-                nextOrdinal += 1
-                tags[ordinal] = (request.line, request.tag)
+                let ordinal = outcomes.admit(request)
                 switch start(request, ordinal: ordinal) {
                 case .failure(let error):
                     complete(ordinal, .failure(error))
@@ -130,19 +121,12 @@ public final class ThoughtGenerator {
     }
 
     private func start<Tag>(_ request: LineRequest<Tag>, ordinal: Int) -> Result<ThinkingLine, LineError> {
-        let text: String
-        switch request.text {
+        let prompt: [Int32]
+        switch GenerationLine.prompt(of: request, model: model, options: options) {
         case .failure(let error): return .failure(error)
-        case .success(let t): text = t
+        case .success(let p): prompt = p
         }
-        let prompt = model.tokenizer.encode(text, addSpecialTokens: options.addSpecialTokens)
         let context = model.config.contextLength
-        if prompt.isEmpty {
-            return .failure(LineError("empty prompt: the tokenizer adds no BOS token, so there is nothing to continue"))
-        }
-        if prompt.count > context {
-            return .failure(LineError("prompt has \(prompt.count) tokens, more than the model's context of \(context)"))
-        }
         let line = ThinkingLine(text: GenerationLine(prompt: prompt, line: request.line, options: options, model: model),
                                 line: request.line, ordinal: ordinal, hidden: model.config.hiddenSize, k: thoughtOptions.thoughtTokens)
         line.checkRoom(context: context)
