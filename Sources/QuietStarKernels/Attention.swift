@@ -224,7 +224,7 @@ private struct OnlineSoftmax {
                 while jj < nb {
                     let k0 = kBase + jj * span.rowStride
                     let k1 = jj + 1 < nb ? k0 + span.rowStride : k0
-                    let (a, b) = Linear.dot4x2(q4, k0, k1, hd)
+                    let (a, b) = Attention.dot4x2(q4, k0, k1, hd)
                     s4.0[jj] = a[0]; s4.1[jj] = a[1]; s4.2[jj] = a[2]; s4.3[jj] = a[3]
                     if jj + 1 < nb {
                         s4.0[jj + 1] = b[0]; s4.1[jj + 1] = b[1]; s4.2[jj + 1] = b[2]; s4.3[jj + 1] = b[3]
@@ -331,5 +331,33 @@ private struct HeadGradient {
             Vec.axpy(ds, k, dq, headDim)
             Vec.axpy(ds, q, grad.dKeys + j * grad.rowStride + gOff, headDim)
         }
+    }
+}
+extension Attention {
+    /// Dots of four query vectors with two keys: eight independent FMA chains.
+    @inline(__always)
+    static func dot4x2(_ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                       _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
+        var b0 = F8(), b1 = F8(), b2 = F8(), b3 = F8()
+        var j = 0
+        while j + 8 <= n {
+            let u = load8(x0 + j), v = load8(x1 + j)
+            let w0 = load8(w.0 + j), w1 = load8(w.1 + j), w2 = load8(w.2 + j), w3 = load8(w.3 + j)
+            a0 = a0.addingProduct(w0, u); b0 = b0.addingProduct(w0, v)
+            a1 = a1.addingProduct(w1, u); b1 = b1.addingProduct(w1, v)
+            a2 = a2.addingProduct(w2, u); b2 = b2.addingProduct(w2, v)
+            a3 = a3.addingProduct(w3, u); b3 = b3.addingProduct(w3, v)
+            j += 8
+        }
+        var s0 = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+        var s1 = SIMD4<Float>(b0.sum(), b1.sum(), b2.sum(), b3.sum())
+        while j < n {
+            let wj = SIMD4<Float>(w.0[j], w.1[j], w.2[j], w.3[j])
+            s0 += wj * x0[j]
+            s1 += wj * x1[j]
+            j += 1
+        }
+        return (s0, s1)
     }
 }

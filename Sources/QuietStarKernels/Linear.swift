@@ -4,40 +4,32 @@ import QuietStarFormat
 /// A fully connected layer in PyTorch's `nn.Linear` layout: `y[m, out] = x[m, in] · Wᵀ + b`,
 /// with `W` stored `[out, in]` row-major in any weight dtype.
 ///
-/// Two ways to compute it, chosen by `m` (measured with `quietstar-bench kernels`, see
-/// `Linear.fusedMaxRows`):
-/// - `panels`: f32 weights go straight to one `cblas_sgemm`. Other dtypes are decoded a panel of
-///   rows at a time into scratch and each panel is one sgemm, so no f32 copy of the whole matrix
-///   ever exists. Compute bound: wins once `m` is large enough to reuse each weight many times.
-/// - `fused`: for few rows, the product is bound by reading the weights once. Workers take tiles of
-///   four output rows, decode them into a small buffer that stays in cache and dot them against
-///   every input row, two rows at a time. No BLAS call, our own threads.
+/// The forward pass runs on our own tiled kernel (`LinearTiles`), not on BLAS, because of one
+/// promise: a row's output depends only on that row's input, never on how many other rows share
+/// the call, where the row sits among them, or how many threads run. OpenBLAS `sgemm` breaks it
+/// (its edge kernels and thread splits round a row differently depending on `m`), which made
+/// scores differ in the last bits between `--batch-size 1` and `--batch-size 16`. Here every
+/// output element is the same sequence of operations wherever it is computed: eight FMA lanes
+/// walk the row in order (lane `l` takes columns `l, l+8, ...`, a zero-padded last step for a
+/// ragged tail), `SIMD8.sum()` folds them, then the bias is added. Tiles, blocks and threads
+/// only decide *when* an element is computed, never *how*.
+///
+/// Weights stay where they are: f32 weights are read in place; f16, bf16 and Q8_0 are decoded a
+/// block (`blockCols` rows by `depth` columns) at a time into per-worker scratch, so no f32 copy
+/// of the matrix ever exists, and a decoded block is reused by every row of the batch.
+///
+/// The backward pass uses `sgemm` (training runs fixed shapes, where its rounding is repeatable).
 public enum Linear {
     public enum Strategy: Sendable {
-        /// Pick by dtype and `m` (see `fusedMaxRows`).
-        case automatic
-        /// Decode + dot kernel on our threads.
-        case fused
-        /// sgemm (per decoded panel for non-f32 weights).
-        case panels
+        /// The batch-invariant tiled kernel (the default and what the model uses).
+        case tiles
+        /// `cblas_sgemm` (per decoded panel for non-f32 weights): the baseline the benchmark
+        /// compares against. Its rounding of a row depends on `m`.
+        case blas
     }
 
-    /// Largest `m` for which `automatic` uses the fused kernel, per weight dtype.
-    ///
-    /// From `quietstar-bench kernels` (4096 x 4096 weights, rotated through 256 MB so they stream
-    /// from memory as in a real model; fused and panels timed interleaved): on the 2-core EPYC
-    /// sandbox the fused kernel beat decode+sgemm for every dtype up to m = 16 and lost from
-    /// m = 32 or 64 on. At m = 1 it streams the weights at the machine's read bandwidth while
-    /// sgemm manages about 1 GFLOP/s (f32) and the panel path pays a full f32 decode.
-    public static func fusedMaxRows(_ dtype: DType) -> Int {
-        switch dtype {
-        case .f32, .f16, .bf16, .q8_0: return 16
-        default: return 0
-        }
-    }
-
-    /// Target size in bytes of one decoded f32 panel: big enough for sgemm to run near peak, small
-    /// enough to stay in the last-level cache.
+    /// Target size in bytes of one decoded f32 panel for the BLAS paths: big enough for sgemm to
+    /// run near peak, small enough to stay in the last-level cache.
     static let panelBytes = 2 << 20
 
     /// Scratch slots used by Linear (callers sharing a `Scratch` with other kernels avoid these).
@@ -47,18 +39,11 @@ public enum Linear {
     /// both contiguous; `out` must not overlap `x`.
     public static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
                                bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
-                               scratch: Scratch, strategy: Strategy = .automatic) {
+                               scratch: Scratch, strategy: Strategy = .tiles) {
         guard m > 0, weight.rows > 0 else { return }
-        let useFused: Bool
         switch strategy {
-        case .automatic: useFused = m <= fusedMaxRows(weight.dtype)
-        case .fused: useFused = true
-        case .panels: useFused = false
-        }
-        if useFused {
-            forwardFused(x: x, rows: m, weight: weight, bias: bias, out: out, scratch: scratch)
-        } else {
-            forwardPanels(x: x, rows: m, weight: weight, bias: bias, out: out, scratch: scratch)
+        case .tiles: LinearTiles.forward(x: x, rows: m, weight: weight, bias: bias, out: out, scratch: scratch)
+        case .blas: forwardPanels(x: x, rows: m, weight: weight, bias: bias, out: out, scratch: scratch)
         }
     }
 
@@ -159,100 +144,5 @@ public enum Linear {
                 Convert.decode(weight.row(r0 + r), dtype: weight.dtype, count: cols, into: buffer + r * cols)
             }
         }
-    }
-
-    // MARK: - fused decode + dot
-
-    static func forwardFused(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
-                             bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch) {
-        let nOut = weight.rows, nIn = weight.cols
-        let tiles = (nOut + 3) / 4
-        // Enough tiles per chunk that a chunk reads at least ~64 KB of weights.
-        let minTiles = max(1, 65536 / max(1, weight.rowBytes * 4))
-        let chunks = min(Threads.count * 4, max(1, tiles / minTiles))
-        let decoded = weight.dtype == .f32 ? nil : scratch.floats(chunks * 4 * nIn, slot: scratchSlots.lowerBound)
-        Threads.parallelFor(chunks) { c in
-            let t0 = tiles * c / chunks, t1 = tiles * (c + 1) / chunks
-            let buffer = decoded.map { $0 + c * 4 * nIn }
-            for t in t0..<t1 {
-                let o = t * 4
-                let k = min(4, nOut - o)
-                // The tile's rows as f32, in place (f32) or decoded into this chunk's buffer. A
-                // ragged last tile repeats its last row; those results are never stored.
-                let rows: UnsafePointer<Float>
-                if let buffer {
-                    for r in 0..<k {
-                        Convert.decode(weight.row(o + r), dtype: weight.dtype, count: nIn, into: buffer + r * nIn)
-                    }
-                    rows = UnsafePointer(buffer)
-                } else {
-                    rows = weight.base.assumingMemoryBound(to: Float.self) + o * nIn
-                }
-                let w = (rows, rows + min(1, k - 1) * nIn, rows + min(2, k - 1) * nIn, rows + min(3, k - 1) * nIn)
-                var i = 0
-                while i + 2 <= m {
-                    let s = dot4x2(w, x + i * nIn, x + (i + 1) * nIn, nIn)
-                    for r in 0..<k {
-                        let b = bias?[o + r] ?? 0
-                        out[i * nOut + o + r] = s.0[r] + b
-                        out[(i + 1) * nOut + o + r] = s.1[r] + b
-                    }
-                    i += 2
-                }
-                if i < m {
-                    let s = dot4x1(w, x + i * nIn, nIn)
-                    for r in 0..<k { out[i * nOut + o + r] = s[r] + (bias?[o + r] ?? 0) }
-                }
-            }
-        }
-    }
-
-    /// Dots of four weight rows with two input rows: eight independent FMA chains.
-    @inline(__always)
-    static func dot4x2(_ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                       _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
-        var b0 = F8(), b1 = F8(), b2 = F8(), b3 = F8()
-        var j = 0
-        while j + 8 <= n {
-            let u = load8(x0 + j), v = load8(x1 + j)
-            let w0 = load8(w.0 + j), w1 = load8(w.1 + j), w2 = load8(w.2 + j), w3 = load8(w.3 + j)
-            a0 = a0.addingProduct(w0, u); b0 = b0.addingProduct(w0, v)
-            a1 = a1.addingProduct(w1, u); b1 = b1.addingProduct(w1, v)
-            a2 = a2.addingProduct(w2, u); b2 = b2.addingProduct(w2, v)
-            a3 = a3.addingProduct(w3, u); b3 = b3.addingProduct(w3, v)
-            j += 8
-        }
-        var s0 = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
-        var s1 = SIMD4<Float>(b0.sum(), b1.sum(), b2.sum(), b3.sum())
-        while j < n {
-            let wj = SIMD4<Float>(w.0[j], w.1[j], w.2[j], w.3[j])
-            s0 += wj * x0[j]
-            s1 += wj * x1[j]
-            j += 1
-        }
-        return (s0, s1)
-    }
-
-    /// Dots of four weight rows with one input row.
-    @inline(__always)
-    static func dot4x1(_ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
-                       _ x0: UnsafePointer<Float>, _ n: Int) -> SIMD4<Float> {
-        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
-        var j = 0
-        while j + 8 <= n {
-            let u = load8(x0 + j)
-            a0 = a0.addingProduct(load8(w.0 + j), u)
-            a1 = a1.addingProduct(load8(w.1 + j), u)
-            a2 = a2.addingProduct(load8(w.2 + j), u)
-            a3 = a3.addingProduct(load8(w.3 + j), u)
-            j += 8
-        }
-        var s = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
-        while j < n {
-            s += SIMD4<Float>(w.0[j], w.1[j], w.2[j], w.3[j]) * x0[j]
-            j += 1
-        }
-        return s
     }
 }

@@ -6,8 +6,8 @@ import QuietStarKernels
 /// `quietstar-bench kernels`: throughput of every kernel at model-like sizes (a 7B-class layer:
 /// hidden 4096, MLP 11008, 32 heads of 128 with 8 kv heads, vocabulary 32000), and for Linear, with
 /// each weight dtype and m = 1 ... 256 rows, GFLOP/s against the sgemm peak and (at m = 1) against
-/// the memory-bandwidth bound, for both strategies so the `Linear.fusedMaxRows` thresholds can be
-/// checked on any machine.
+/// the memory-bandwidth bound, for the batch-invariant tiled kernel and for `cblas_sgemm` (the
+/// BLAS strategy) timed interleaved, so the price of batch invariance is measured on any machine.
 struct KernelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
@@ -96,13 +96,11 @@ struct KernelBench: ParsableCommand {
             let bytesPerWeight = Double(w0.byteCount) / Double(nIn * nOut)
             // Reading every weight once bounds a matrix-vector product: 2 flops per weight.
             let boundGflops = 2 * readGBs / bytesPerWeight
-            var best: [Int: (strategy: String, gflops: Double)] = [:]
+            var tiles = 0.0, blas = 0.0
             for m in ms {
                 let flops = 2 * Double(m) * Double(nIn) * Double(nOut)
-                // The fused kernel at large m is only there to show the crossover; skip the
-                // hopeless sizes. Alternatives run interleaved so that load changes hit all alike.
-                let strategies: [(String, Linear.Strategy)] = [("automatic", .automatic), ("fused", .fused), ("panels", .panels)]
-                    .filter { m <= 64 || $0.1 != .fused }
+                // Alternatives run interleaved so that load changes hit both alike.
+                let strategies: [(String, Linear.Strategy)] = [("tiles", .tiles), ("blas", .blas)]
                 let timings = Bench.measureInterleaved(minTime: minTime, minRounds: 3, strategies.map { _, strategy in
                     {
                         next = (next + 1) % copies
@@ -121,11 +119,11 @@ struct KernelBench: ParsableCommand {
                     ]
                     if m == 1 { fields.append(("fraction_of_bandwidth_bound", .double(gflops / boundGflops))) }
                     BenchOutput.emit(fields + t.fields)
-                    if label != "automatic", gflops > (best[m]?.gflops ?? 0) { best[m] = (label, gflops) }
+                    if label == "tiles" { tiles = gflops } else { blas = gflops }
                 }
+                BenchOutput.emit([("bench", "linear_tiles_vs_blas"), ("dtype", .string(dtype.name)), ("m", .int(m)),
+                                  ("ratio", .double(tiles / blas))])
             }
-            let crossover = ms.filter { best[$0]?.strategy == "fused" }.max() ?? 0
-            BenchOutput.note("linear \(dtype.name): fused wins up to m = \(crossover) (automatic uses it up to \(Linear.fusedMaxRows(dtype)))")
             withExtendedLifetime(storage) {}
         }
     }

@@ -6,15 +6,14 @@ import Testing
 @Suite struct LinearTests {
     static let cases: [String] = Reference.shared.cases.keys.filter { $0.hasPrefix("linear/") }.sorted()
 
-    enum Path: CaseIterable { case automatic, fused, panels, smallPanels }
+    enum Path: CaseIterable { case tiles, blas, smallPanels }
 
     static func forward(_ path: Path, x: [Float], m: Int, weight: WeightMatrix, bias: [Float]?, scratch: Scratch) -> [Float] {
         var y = [Float](repeating: .nan, count: m * weight.rows)
         let run = { (b: UnsafePointer<Float>?) in
             switch path {
-            case .automatic: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch)
-            case .fused: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, strategy: .fused)
-            case .panels: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, strategy: .panels)
+            case .tiles: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch)
+            case .blas: Linear.forward(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch)
             case .smallPanels: Linear.forwardPanels(x: x, rows: m, weight: weight, bias: b, out: &y, scratch: scratch, panel: 16)
             }
         }
@@ -74,7 +73,7 @@ import Testing
         }
     }
 
-    /// Central differences through the fused path (the panel path is sgemm's own business).
+    /// Central differences through the tiled path (the BLAS path is sgemm's own business).
     @Test func gradientByFiniteDifferences() {
         var rng = TestRandom(seed: 31)
         let m = 3, nIn = 13, nOut = 6
@@ -84,7 +83,7 @@ import Testing
             var y = [Float](repeating: 0, count: m * nOut)
             wv.withUnsafeBytes { raw in
                 let w = WeightMatrix(dtype: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
-                Linear.forward(x: x, rows: m, weight: w, bias: b, out: &y, scratch: scratch, strategy: .fused)
+                Linear.forward(x: x, rows: m, weight: w, bias: b, out: &y, scratch: scratch)
             }
             return dot64(y, dy)
         }
@@ -97,5 +96,53 @@ import Testing
         expectGradient(x, analytic: dx, "Linear dx") { loss($0, wv, b) }
         expectGradient(wv, analytic: dW, "Linear dweight") { loss(x, $0, b) }
         expectGradient(b, analytic: dB, count: nOut, "Linear dbias") { loss(x, wv, $0) }
+    }
+}
+
+/// The promise `Linear.forward` makes to the model: a row's output bits depend on that row alone,
+/// not on how many rows share the call or where the row sits among them. Shapes cross every seam
+/// of the tiling: ragged 3-row and 4-column tiles, several row and column blocks, several passes
+/// over the columns, and (for f32) a column count that is not a multiple of the SIMD width.
+@Suite struct LinearBatchInvarianceTests {
+    @Test(arguments: [(DType.f32, 1061), (.f32, 1088), (.f16, 1088), (.bf16, 520), (.q8_0, 1088)])
+    func rowBitsDependOnTheRowAlone(dtype: DType, nIn: Int) {
+        var rng = TestRandom(seed: 77)
+        let m = 101, nOut = 70
+        let x = rng.floats(m * nIn), values = rng.floats(nOut * nIn, scale: 0.5), bias = rng.floats(nOut)
+        var raw = [UInt8](repeating: 0, count: Convert.byteCount(dtype, count: nOut * nIn))
+        values.withUnsafeBufferPointer { src in raw.withUnsafeMutableBytes { DTypeCodec.encode(src, as: dtype, into: $0) } }
+        let scratch = Scratch()
+        withWeight(raw, dtype: dtype, rows: nOut, cols: nIn) { w in
+            func run(_ rows: [Int]) -> [UInt32] {
+                let input = rows.flatMap { x[($0 * nIn)..<(($0 + 1) * nIn)] }
+                var y = [Float](repeating: .nan, count: rows.count * nOut)
+                Linear.forward(x: input, rows: rows.count, weight: w, bias: bias, out: &y, scratch: scratch)
+                return y.map(\.bitPattern)
+            }
+            let all = run(Array(0..<m))
+            func rowsOf(_ bits: [UInt32], _ order: [Int]) -> [Int: ArraySlice<UInt32>] {
+                Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, bits[($0 * nOut)..<(($0 + 1) * nOut)]) })
+            }
+            let reference = rowsOf(all, Array(0..<m))
+            var orders: [[Int]] = [Array((0..<m).reversed()), [50], [0, 100], Array(stride(from: 3, to: m, by: 7))]
+            orders.append((0..<m).map { ($0 * 37) % m })
+            for order in orders {
+                let got = rowsOf(run(order), order)
+                let differing = order.filter { got[$0] != reference[$0] }
+                #expect(differing.isEmpty, "\(dtype) x \(nIn): rows \(differing.prefix(5)) changed with \(order.count) rows in the call")
+            }
+            // And the bits are a correct product (against an f64 dot of the decoded weights).
+            var decoded = [Float](repeating: 0, count: nOut * nIn)
+            raw.withUnsafeBytes { Convert.decode($0.baseAddress!, dtype: dtype, count: nOut * nIn, into: &decoded) }
+            var worst: Double = 0
+            for i in 0..<m {
+                for j in 0..<nOut {
+                    var s = Double(bias[j])
+                    for k in 0..<nIn { s += Double(x[i * nIn + k]) * Double(decoded[j * nIn + k]) }
+                    worst = max(worst, abs(Double(Float(bitPattern: all[i * nOut + j])) - s))
+                }
+            }
+            #expect(worst < 2e-4, "\(dtype) x \(nIn): max error \(worst) against f64")
+        }
     }
 }
