@@ -114,6 +114,10 @@ public enum Attention {
                     }
                     shared = min(shared, a.count)
                 }
+                // Whole blocks only: the online softmax then cuts every row's keys at the same
+                // multiples of `block` whichever rows share its tile, so a row's output bits never
+                // depend on its tile-mates (batch invariance).
+                shared -= shared % block
                 if shared > 0 {
                     state.consume(first, from: 0, count: shared, kvHead: kvh, vectors: 0..<(n * group))
                 }
@@ -251,11 +255,41 @@ private struct OnlineSoftmax {
                 v += 4
             }
             while v < vectors.upperBound {
-                let sv = scores + v * block
-                for jj in 0..<nb { Vec.axpy(sv[jj], vBase + jj * span.rowStride, acc + v * hd, hd) }
+                accumulateValues1(v, vBase, span.rowStride, nb)
                 v += 1
             }
             j0 += nb
+        }
+    }
+
+    /// acc[v] += P[v, 0..<nb] · V[0..<nb]: per output lane exactly the arithmetic of
+    /// `accumulateValues4` (an FMA chain from zero over the block's keys, then one add into
+    /// `acc`), so a query vector gets the same bits whether or not it is grouped with three others.
+    @inline(__always)
+    func accumulateValues1(_ v: Int, _ vBase: UnsafePointer<Float>, _ stride: Int, _ nb: Int) {
+        let hd = headDim
+        let p = scores + v * Attention.block
+        let a = acc + v * hd
+        var d = 0
+        while d + 8 <= hd {
+            var c = F8()
+            var row = vBase + d
+            for jj in 0..<nb {
+                c = c.addingProduct(F8(repeating: p[jj]), load8(row))
+                row += stride
+            }
+            store8(load8(a + d) + c, a + d)
+            d += 8
+        }
+        while d < hd {
+            var c: Float = 0
+            var row = vBase + d
+            for jj in 0..<nb {
+                c += p[jj] * row[0]
+                row += stride
+            }
+            a[d] += c
+            d += 1
         }
     }
 
@@ -333,6 +367,7 @@ private struct HeadGradient {
         }
     }
 }
+
 extension Attention {
     /// Dots of four query vectors with two keys: eight independent FMA chains.
     @inline(__always)

@@ -162,3 +162,48 @@ import Testing
         #expect(lse[0] == -.infinity)
     }
 }
+
+/// A query row's attention output bits depend on its own spans alone, not on which rows share its
+/// work tile: rows of causal prefill (span A = cache rows 0...p, crossing several 64-key blocks),
+/// some with a span B, computed all together, alone, and in other groupings. With MHA (group 1)
+/// and GQA (group 3), so both the 4-vector and the leftover value kernels are exercised.
+@Suite struct AttentionBatchInvarianceTests {
+    @Test(arguments: [(4, 4), (6, 2)])
+    func rowBitsDependOnTheRowAlone(heads: Int, kvHeads: Int) {
+        var rng = TestRandom(seed: 5)
+        let hd = 24, kvRows = 300, stride = kvHeads * hd
+        let k = rng.floats(kvRows * stride), v = rng.floats(kvRows * stride)
+        // Row r: text position p_r (causal span A over rows 0...p_r) and, for some, a span B.
+        let positions = [3, 63, 64, 65, 130, 131, 199, 200, 201, 202, 250, 129, 70]
+        let q = rng.floats(positions.count * heads * hd, scale: 3)
+        k.withUnsafeBufferPointer { kb in
+            v.withUnsafeBufferPointer { vb in
+                func spans(_ r: Int) -> (KeySpan, KeySpan?) {
+                    let a = KeySpan(keys: kb.baseAddress!, values: vb.baseAddress!, rowStride: stride, count: positions[r] + 1)
+                    let b = r % 3 == 1
+                        ? KeySpan(keys: kb.baseAddress! + 260 * stride, values: vb.baseAddress! + 260 * stride, rowStride: stride, count: 5 + r)
+                        : nil
+                    return (a, b)
+                }
+                func run(_ order: [Int]) -> [Int: [UInt32]] {
+                    let input = order.flatMap { q[($0 * heads * hd)..<(($0 + 1) * heads * hd)] }
+                    var out = [Float](repeating: .nan, count: order.count * heads * hd)
+                    Attention.forward(q: input, rows: order.count, heads: heads, kvHeads: kvHeads, headDim: hd,
+                                      spans: { spans(order[$0]) }, out: &out, scratch: Scratch())
+                    return Dictionary(uniqueKeysWithValues: order.enumerated().map { i, r in
+                        (r, out[(i * heads * hd)..<((i + 1) * heads * hd)].map(\.bitPattern))
+                    })
+                }
+                let reference = run(Array(positions.indices))
+                for order in [positions.indices.map { [$0] }, [Array(positions.indices.reversed())], [[4, 5, 6, 7, 8, 9, 10, 11, 12]],
+                              [[12, 0, 7], [2, 3, 1]]] {
+                    for group in order {
+                        let got = run(group)
+                        let differing = group.filter { got[$0] != reference[$0] }
+                        #expect(differing.isEmpty, "heads \(heads)/\(kvHeads): rows \(differing) changed in group \(group)")
+                    }
+                }
+            }
+        }
+    }
+}
