@@ -299,6 +299,29 @@ import Testing
         #expect(shard.stdoutText.split(separator: "\n") == [all[1], all[3]])
     }
 
+    /// Scores are the same bytes whatever the batch size, step size, thread count or shard split,
+    /// with and without thoughts, on lines long enough (up to ~170 tokens) that attention crosses
+    /// several 64-key blocks and a line's prefill is split over steps.
+    @Test func scoresAreTheSameBytesWhateverTheBatching() throws {
+        let m = try Model()
+        let words = ["the", "of", "12", "+", "34", "=", "fox", "upon", "ü", "日本", "🙂", "brown"]
+        let texts = (0..<6).map { i in (0..<(1 + i * 29 % 70)).map { words[($0 * 7 + i) % words.count] }.joined(separator: " ") }
+        let input = Data(texts.joined(separator: "\n").utf8)
+        for extra in [[], ["--thoughts", "--thought-tokens", "2", "--seed", "9", "--show-thoughts"]] {
+            let common = ["score", "--model", m.path, "--format", "jsonl", "--per-token"] + extra
+            let reference = try CLI.run("quietstar-run", common + ["--batch-size", "1", "--threads", "1"], stdin: input)
+            #expect(reference.status == 0, "\(reference.stderrText)")
+            #expect(reference.stdoutText.split(separator: "\n").count == texts.count)
+            for options in [["--batch-size", "4", "--step-tokens", "37"], ["--batch-size", "16", "--threads", "2"]] {
+                let other = try CLI.run("quietstar-run", common + options, stdin: input)
+                #expect(other.stdout == reference.stdout, "\(extra) \(options): output bytes differ")
+            }
+            let all = reference.stdoutText.split(separator: "\n")
+            let shard = try CLI.run("quietstar-run", common + ["--shard", "2/3", "--batch-size", "2"], stdin: input)
+            #expect(shard.stdoutText.split(separator: "\n") == [all[2], all[5]], "\(extra): shard 2/3")
+        }
+    }
+
     @Test func plainCheckpointRunsPlainWithANotice() throws {
         let m = try Model()
         let input = Data("Once upon a time\nThe end".utf8)

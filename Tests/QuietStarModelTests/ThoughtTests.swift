@@ -49,14 +49,15 @@ private func thoughtCompletions(_ lm: LanguageModel, _ thoughts: ThoughtParamete
 
 /// Two scores agree: identical thoughts and mixing decisions, floats within rounding (different
 /// batch shapes take different matrix-product paths, so the last bits may differ).
+/// Bit for bit the same line result (batching, packing and neighbours change nothing).
 private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: String) {
     #expect(a.tokenIds == b.tokenIds, "\(what)")
     #expect(a.thoughts == b.thoughts, "\(what): thoughts")
-    #expect(abs(a.logprob - b.logprob) < 1e-3 && abs(a.baseLogprob - b.baseLogprob) < 1e-3, "\(what): sums")
-    for j in a.tokenLogprobs.indices.dropFirst() {
-        #expect(abs(a.tokenLogprobs[j]! - b.tokenLogprobs[j]!) < 1e-4, "\(what): mixed log-prob \(j)")
-        #expect(abs(a.mixingWeights[j]! - b.mixingWeights[j]!) < 1e-4, "\(what): w \(j)")
-    }
+    #expect(a.logprob.bitPattern == b.logprob.bitPattern && a.baseLogprob.bitPattern == b.baseLogprob.bitPattern,
+            "\(what): sums")
+    #expect(a.tokenLogprobs.map { $0?.bitPattern } == b.tokenLogprobs.map { $0?.bitPattern }, "\(what): mixed log-probs")
+    #expect(a.baseTokenLogprobs.map { $0?.bitPattern } == b.baseTokenLogprobs.map { $0?.bitPattern }, "\(what): base log-probs")
+    #expect(a.mixingWeights.map { $0?.bitPattern } == b.mixingWeights.map { $0?.bitPattern }, "\(what): w")
 }
 
 @Suite struct ThoughtTests {
