@@ -11,7 +11,7 @@ import QuietStarFormat
 /// scores differ in the last bits between `--batch-size 1` and `--batch-size 16`. Here every
 /// output element is the same sequence of operations wherever it is computed: eight FMA lanes
 /// walk the row in order (lane `l` takes columns `l, l+8, ...`, a zero-padded last step for a
-/// ragged tail), `SIMD8.sum()` folds them, then the bias is added. Tiles, blocks and threads
+/// ragged tail), one fixed tree adds them up, then the bias is added. Tiles, blocks and threads
 /// only decide *when* an element is computed, never *how*.
 ///
 /// Weights stay where they are: f32 weights are read in place; f16, bf16 and Q8_0 are decoded a

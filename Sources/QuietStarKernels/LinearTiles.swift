@@ -6,9 +6,9 @@ import QuietStarFormat
 ///
 /// How one element is computed, whatever the tiling: eight accumulator lanes, lane `l` fused-
 /// multiply-adds columns `l, l+8, l+16, ...` in order (a last step of zero-padded loads covers a
-/// ragged tail), then `SIMD8.sum()` folds the lanes and the bias is added. When the columns are
-/// split into `depth`-sized passes the eight lanes are parked in memory between passes and picked
-/// up again, so splitting changes nothing either.
+/// ragged tail), then one fixed tree (`fold4`) adds the lanes, then the bias is added. When the
+/// columns are split into `depth`-sized passes the eight lanes are parked in memory between passes
+/// and picked up again, so splitting changes nothing either.
 ///
 /// How the work is cut, for speed only:
 /// - a *tile* is 3 input rows by 4 weight rows: 12 SIMD8 accumulators, 3 + 4 loads per 12 FMAs,
@@ -23,9 +23,11 @@ enum LinearTiles {
     static let blockRows = 48
     /// Weight rows (outputs) per block (a multiple of the 4-row tile).
     static let blockCols = 64
-    /// Columns per pass: a multiple of 32 (Q8_0 blocks) and of 8 (the SIMD width). 512 floats keep
-    /// a 4-row weight tile at 8 KB and a 48-row input block at 96 KB.
-    static let depth = 512
+    /// Columns per pass: a multiple of 32 (Q8_0 blocks) and of 8 (the SIMD width). Measured with
+    /// `quietstar-bench kernels` on one thread (tiles/blas, interleaved): 1024 beat 512 by 7-30%
+    /// at 1536 and 4096 columns (fewer parked accumulators; a 4-row weight tile is 16 KB) and
+    /// matched 2048.
+    static let depth = 1024
 
     static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch) {
@@ -45,10 +47,14 @@ enum LinearTiles {
         Threads.parallelFor(chunks) { c in
             let decoded = buffers + c * perChunk
             let parked = UnsafeMutableRawPointer(decoded + decodedFloats).assumingMemoryBound(to: F8.self)
-            // Consecutive blocks of a chunk share their weight columns, so a decoded slice is
-            // reused while it is warm.
+            // Consecutive blocks of a chunk share their weight rows: with a single pass over the
+            // columns, the slice decoded for one block serves the next ones too.
+            var decodedBlock = -1
             for b in (blocks * c / chunks)..<(blocks * (c + 1) / chunks) {
-                work.block(rowBlock: b % rowBlocks, colBlock: b / rowBlocks, decoded: decoded, parked: parked)
+                let colBlock = b / rowBlocks
+                work.block(rowBlock: b % rowBlocks, colBlock: colBlock, decoded: decoded,
+                           isDecoded: passes == 1 && decodedBlock == colBlock, parked: parked)
+                decodedBlock = colBlock
             }
         }
     }
@@ -62,7 +68,10 @@ enum LinearTiles {
         let out: UnsafeMutablePointer<Float>
         let passes: Int
 
-        func block(rowBlock: Int, colBlock: Int, decoded: UnsafeMutablePointer<Float>, parked: UnsafeMutablePointer<F8>) {
+        /// Computes outputs `[rowBlock * blockRows, +blockRows) x [colBlock * blockCols, +blockCols)`.
+        /// `isDecoded`: `decoded` already holds this block's weight rows (single pass only).
+        func block(rowBlock: Int, colBlock: Int, decoded: UnsafeMutablePointer<Float>, isDecoded: Bool,
+                   parked: UnsafeMutablePointer<F8>) {
             let nIn = weight.cols, nOut = weight.rows
             let i0 = rowBlock * blockRows, i1 = min(m, i0 + blockRows)
             let j0 = colBlock * blockCols, j1 = min(nOut, j0 + blockCols)
@@ -76,7 +85,7 @@ enum LinearTiles {
                     ldw = nIn
                 } else {
                     let skip = Convert.byteCount(weight.dtype, count: k0)
-                    for j in j0..<j1 {
+                    for j in j0..<j1 where !isDecoded {
                         Convert.decode(weight.row(j) + skip, dtype: weight.dtype, count: count,
                                        into: decoded + (j - j0) * depth)
                     }
@@ -143,8 +152,13 @@ enum LinearTiles {
                 return
             }
             let o = out + r * ldo
-            let sums = SIMD4<Float>(a.0.sum(), a.1.sum(), a.2.sum(), a.3.sum())
-            for c in 0..<cols { o[c] = sums[c] + (bias?[c] ?? 0) }
+            if cols == 4 {
+                let b = bias.map { UnsafeRawPointer($0).loadUnaligned(as: SIMD4<Float>.self) } ?? SIMD4()
+                UnsafeMutableRawPointer(o).storeBytes(of: fold4(a) + b, as: SIMD4<Float>.self)
+            } else {
+                let sums = fold4(a)
+                for c in 0..<cols { o[c] = sums[c] + (bias?[c] ?? 0) }
+            }
         }
 
         /// Three input rows by four weight rows.
@@ -203,6 +217,18 @@ private func step1(_ u: F8, _ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8, _ a: inout (
     a.1 = a.1.addingProduct(u, v1)
     a.2 = a.2.addingProduct(u, v2)
     a.3 = a.3.addingProduct(u, v3)
+}
+
+/// The lane sums of four accumulators, `((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7))` each, folded
+/// together in three vector adds (four separate `sum()`s cost about a fifth of a 512-column
+/// tile). Every output element of every tile shape goes through this one fold.
+@inline(__always)
+private func fold4(_ a: (F8, F8, F8, F8)) -> SIMD4<Float> {
+    let s0 = a.0.lowHalf + a.0.highHalf, s1 = a.1.lowHalf + a.1.highHalf
+    let s2 = a.2.lowHalf + a.2.highHalf, s3 = a.3.lowHalf + a.3.highHalf
+    let p = SIMD8(lowHalf: s0, highHalf: s1), q = SIMD8(lowHalf: s2, highHalf: s3)
+    let r = SIMD8(lowHalf: p.evenHalf + p.oddHalf, highHalf: q.evenHalf + q.oddHalf)
+    return r.evenHalf + r.oddHalf
 }
 
 /// The last `n < 8` values at `p`, zero-padded to eight lanes.
