@@ -101,10 +101,13 @@ public enum Attention {
                     }
                 }
                 state.reset(n * group)
-                // Keys every row of the tile sees: the common prefix of span A when all rows'
-                // span A start at the same place.
+                // Keys the rows of the tile have in common (same span A start): streamed once for
+                // all their query vectors, up to the end of the 64-key block in which the first
+                // of them ends, each row masked at its own count. Blocks are cut at the same
+                // multiples of 64 as when a row is alone, and the masking is exact (see
+                // `consume`), so a row's output bits never depend on its tile-mates.
                 let first = spans(r0).0
-                var shared = first.count
+                var shared = first.count, longest = first.count
                 for t in 1..<max(1, n) {
                     let a = spans(r0 + t).0
                     if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride
@@ -113,19 +116,21 @@ public enum Attention {
                         break
                     }
                     shared = min(shared, a.count)
+                    longest = max(longest, a.count)
                 }
-                // Whole blocks only: the online softmax then cuts every row's keys at the same
-                // multiples of `block` whichever rows share its tile, so a row's output bits never
-                // depend on its tile-mates (batch invariance).
-                shared -= shared % block
-                if shared > 0 {
-                    state.consume(first, from: 0, count: shared, kvHead: kvh, vectors: 0..<(n * group))
+                let joint = shared > 0 ? min(longest, (shared / block + 1) * block) : 0
+                if joint > 0 {
+                    state.consume(first, from: 0, to: joint, kvHead: kvh, vectors: 0..<(n * group)) { v in
+                        spans(r0 + v / group).0.count
+                    }
                 }
                 for t in 0..<n {
                     let (a, b) = spans(r0 + t)
                     let own = (t * group)..<((t + 1) * group)
-                    state.consume(a, from: shared, count: a.count - shared, kvHead: kvh, vectors: own)
-                    if let b { state.consume(b, from: 0, count: b.count, kvHead: kvh, vectors: own) }
+                    if a.count > joint {
+                        state.consume(a, from: joint, to: a.count, kvHead: kvh, vectors: own) { _ in a.count }
+                    }
+                    if let b { state.consume(b, from: 0, to: b.count, kvHead: kvh, vectors: own) { _ in b.count } }
                 }
                 for t in 0..<n {
                     let outRow = out + (r0 + t) * heads * headDim
@@ -198,17 +203,21 @@ private struct OnlineSoftmax {
         runSum.update(repeating: 0, count: vectors)
     }
 
-    /// Folds keys `from..<from+count` of `span` into the query vectors `vectors`, one block of
-    /// keys at a time: scores for the block (four vectors x two keys per micro-kernel call), one
-    /// rescale of each accumulator per block, then the weighted values (four vectors x sixteen
-    /// output lanes held in registers across the block's keys).
+    /// Folds keys `from..<to` of `span` into the query vectors `vectors`, one block of keys at a
+    /// time: scores for the block (four vectors x two keys per micro-kernel call), one rescale of
+    /// each accumulator per block, then the weighted values (four vectors x sixteen output lanes
+    /// held in registers across the block's keys). Vector `v` only sees keys below `limit(v)`.
+    ///
+    /// Blocks start at `from` (0 or a multiple of `block`), and a vector's result is exactly what
+    /// it would be with `to = limit(v)`: its masked scores become `-inf` up to the next multiple
+    /// of eight, so `expInPlace` adds exact zeros in whole SIMD chunks; a block it does not see at
+    /// all leaves its state untouched; masked weights are 0, and `acc + 0 * v` is `acc`.
     @inline(__always)
-    func consume(_ span: KeySpan, from: Int, count: Int, kvHead: Int, vectors: Range<Int>) {
-        guard count > 0, !vectors.isEmpty else { return }
+    func consume(_ span: KeySpan, from: Int, to end: Int, kvHead: Int, vectors: Range<Int>, limit: (Int) -> Int) {
+        guard end > from, !vectors.isEmpty else { return }
         let block = Attention.block
         let hd = headDim
         var j0 = from
-        let end = from + count
         while j0 < end {
             let nb = min(block, end - j0)
             let head = kvHead * (span.headStride ?? hd)
@@ -237,14 +246,21 @@ private struct OnlineSoftmax {
                 }
                 v += 4
             }
-            // Online softmax: new max, rescale, exponentiate in place.
+            // Online softmax: mask, new max, rescale, exponentiate in place.
+            let padded = (nb + 7) & ~7
             for v in vectors {
                 let sv = scores + v * block
-                let newMax = Swift.max(runMax[v], Vec.max(sv, nb))
+                let valid = min(nb, limit(v) - j0)
+                guard valid > 0 else {
+                    sv.update(repeating: 0, count: nb)
+                    continue
+                }
+                for jj in valid..<padded { sv[jj] = -.infinity }
+                let newMax = Swift.max(runMax[v], Vec.max(sv, valid))
                 // While every score so far is -inf there is nothing to rescale against.
                 let shift = newMax == -.infinity ? 0 : newMax
                 let correction = runMax[v] == -.infinity ? 0 : exp1(runMax[v] - shift)
-                runSum[v] = runSum[v] * correction + Vec.expInPlace(sv, nb, minus: shift)
+                runSum[v] = runSum[v] * correction + Vec.expInPlace(sv, padded, minus: shift)
                 if correction != 1 { Vec.scale(acc + v * hd, correction, hd) }
                 runMax[v] = newMax
             }
