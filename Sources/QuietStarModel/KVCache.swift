@@ -140,6 +140,15 @@ public final class KVCache: @unchecked Sendable {
         return KeyRange(start: textRow(slot: slot, position: first), count: position - first + 1)
     }
 
+    /// Rows of a finished line's slot that stay resident for the next line (see `recycle`).
+    public static let keptRowsPerSlot = 1024
+
+    /// A finished line used rows `0..<usedRows` of `slot`: pages past `keptRowsPerSlot` rows go
+    /// back to the system, so one long line does not pin its memory for the rest of the run.
+    public func recycle(slot: Int, usedRows: Int) {
+        if usedRows > Self.keptRowsPerSlot { release(slot: slot, keepingRows: Self.keptRowsPerSlot) }
+    }
+
     /// Returns the physical pages behind rows `[keepRows, rowsPerSlot)` of `slot` to the system
     /// (their contents become zero). Called when a slot that held a long line is reused, so the
     /// resident size tracks the lines in flight rather than the longest line ever seen.

@@ -34,16 +34,13 @@ struct LineSlice {
 /// batch of matrix-matrix products whatever mix of prefill and decode it carries. A finished line
 /// frees its slot for the next input line at once, so the batch stays full until the input ends.
 ///
-/// Input is pulled lazily and results leave in input order: a line is admitted only while fewer
-/// than `window` lines are between the oldest unfinished one and the newest, so memory stays
-/// bounded however long the input is, and a slow early line delays output but never reorders it.
+/// Input is pulled lazily and results leave in input order (`LineIntake`): memory stays bounded
+/// however long the input is, and a slow early line delays output but never reorders it.
 final class LineScheduler<Line: ScheduledLine> {
     let transformer: Transformer
     let cache: KVCache
     let maxStepRows: Int
     let window: Int
-    /// After a line finishes, cache pages beyond this many rows of its slot go back to the system.
-    let keptRowsPerSlot = 1024
 
     struct Active {
         var line: Line
@@ -82,32 +79,18 @@ final class LineScheduler<Line: ScheduledLine> {
         onStep: (Int) -> Void = { _ in },
         inputReady: () -> Bool = { true }
     ) where Source.Element == LineRequest<Tag> {
-        var freeSlots = Array((0..<cache.slotCount).reversed())
-        var outcomes = InOrderOutcomes<Tag, Value>()
-        var exhausted = false
-
-        func complete(_ ordinal: Int, _ result: Result<Value, LineError>) {
-            outcomes.complete(ordinal, result, emit: emit)
-        }
-
+        var intake = LineIntake<Tag, Value>(slots: cache.slotCount, window: window)
         while true {
-            // Admit new lines while a slot is free and the output window has room.
-            while !exhausted, !freeSlots.isEmpty, outcomes.inFlight < window, active.isEmpty || inputReady() {
-                guard let request = source.next() else { exhausted = true; break }
-                let ordinal = outcomes.admit(request)
-                switch start(request) {
-                case .failure(let error):
-                    complete(ordinal, .failure(error))
-                case .success(let line):
-                    if line.isFinished {
-                        complete(ordinal, finish(line))
-                    } else {
-                        active.append(Active(line: line, slot: freeSlots.removeLast(), ordinal: ordinal))
-                    }
-                }
-            }
+            intake.admit(from: &source, busy: !active.isEmpty, inputReady: inputReady, emit: emit,
+                         start: { request in
+                             switch start(request) {
+                             case .failure(let error): return .done(.failure(error))
+                             case .success(let line): return line.isFinished ? .done(finish(line)) : .run(line)
+                             }
+                         },
+                         running: { line, slot, ordinal in active.append(Active(line: line, slot: slot, ordinal: ordinal)) })
             if active.isEmpty {
-                if exhausted { break }
+                if intake.exhausted { break }
                 continue
             }
 
@@ -135,9 +118,8 @@ final class LineScheduler<Line: ScheduledLine> {
             var kept = 0
             for a in active {
                 if a.line.isFinished {
-                    if a.line.fed > keptRowsPerSlot { cache.release(slot: a.slot, keepingRows: keptRowsPerSlot) }
-                    freeSlots.append(a.slot)
-                    complete(a.ordinal, finish(a.line))
+                    cache.recycle(slot: a.slot, usedRows: a.line.fed)
+                    intake.retire(slot: a.slot, ordinal: a.ordinal, finish(a.line), emit: emit)
                 } else {
                     active[kept] = a
                     kept += 1
@@ -145,7 +127,7 @@ final class LineScheduler<Line: ScheduledLine> {
             }
             active.removeLast(active.count - kept)
         }
-        precondition(outcomes.isDrained, "LineScheduler: outcomes left unemitted")
+        precondition(intake.isDrained, "LineScheduler: outcomes left unemitted")
     }
 
     /// Appends rows for the next `count` tokens of line `a` (its positions `fed..<fed+count`).
@@ -160,6 +142,66 @@ final class LineScheduler<Line: ScheduledLine> {
                              logits: a.line.wantsLogits(at: p))
             }
         }
+    }
+}
+
+/// How a request starts: a line to run, or its final result at once (a failure, or a line with
+/// nothing to do).
+enum LineStart<Line, Value> {
+    case run(Line)
+    case done(Result<Value, LineError>)
+}
+
+/// The admission side of continuous batching, shared by `LineScheduler` and `ThoughtGenerator`:
+/// the free cache slots, the in-order output window, and when to pull more input.
+///
+/// Input is pulled lazily: only while a slot is free and fewer than `window` lines are between the
+/// oldest unemitted one and the newest (memory stays bounded however long the input is), and,
+/// while lines are in flight, only while `inputReady()` says a read would not wait (a pipe fed by
+/// a person or a slow producer), so results never wait on input that has not arrived.
+struct LineIntake<Tag, Value> {
+    private var freeSlots: [Int]
+    private var outcomes = InOrderOutcomes<Tag, Value>()
+    private let window: Int
+    /// The source has no more requests.
+    private(set) var exhausted = false
+
+    init(slots: Int, window: Int) {
+        freeSlots = Array((0..<slots).reversed())
+        self.window = window
+    }
+
+    /// Every admitted line has been emitted.
+    var isDrained: Bool { outcomes.isDrained }
+
+    /// Admits requests from `source`: `start` decides how each begins; a line to run gets a free
+    /// slot and its ordinal through `running`; a result goes to the in-order output. `busy`: lines
+    /// are already in flight.
+    mutating func admit<Source: IteratorProtocol, Line>(
+        from source: inout Source, busy: Bool, inputReady: () -> Bool,
+        emit: (LineOutcome<Tag, Value>) -> Void,
+        start: (LineRequest<Tag>) -> LineStart<Line, Value>,
+        running: (Line, _ slot: Int, _ ordinal: Int) -> Void
+    ) where Source.Element == LineRequest<Tag> {
+        var busy = busy
+        while !exhausted, !freeSlots.isEmpty, outcomes.inFlight < window, !busy || inputReady() {
+            guard let request = source.next() else { exhausted = true; break }
+            let ordinal = outcomes.admit(request)
+            switch start(request) {
+            case .done(let result):
+                outcomes.complete(ordinal, result, emit: emit)
+            case .run(let line):
+                running(line, freeSlots.removeLast(), ordinal)
+                busy = true
+            }
+        }
+    }
+
+    /// Line `ordinal` is done: frees its slot and emits whatever is now next in order.
+    mutating func retire(slot: Int, ordinal: Int, _ result: Result<Value, LineError>,
+                         emit: (LineOutcome<Tag, Value>) -> Void) {
+        freeSlots.append(slot)
+        outcomes.complete(ordinal, result, emit: emit)
     }
 }
 

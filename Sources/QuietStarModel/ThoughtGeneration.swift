@@ -62,38 +62,29 @@ public final class ThoughtGenerator {
     }
 
     /// Generates for every request, delivering outcomes in request order as they complete.
+    /// `onStep` and `inputReady` as in `Generator.run`.
     public func run<Source: IteratorProtocol, Tag>(_ source: inout Source,
                                                    emit: (LineOutcome<Tag, ThoughtCompletion>) -> Void,
-                                                   onStep: (Int) -> Void = { _ in })
+                                                   onStep: (Int) -> Void = { _ in },
+                                                   inputReady: () -> Bool = { true })
     where Source.Element == LineRequest<Tag> {
-        let window = 4 * options.batchSize
-        var freeSlots = Array((0..<cache.slotCount).reversed())
+        var intake = LineIntake<Tag, ThoughtCompletion>(slots: cache.slotCount, window: 4 * options.batchSize)
         var active: [ThinkingLine] = []
-        var outcomes = InOrderOutcomes<Tag, ThoughtCompletion>()
-        var exhausted = false
-
-        func complete(_ ordinal: Int, _ result: Result<ThoughtCompletion, LineError>) {
-            outcomes.complete(ordinal, result, emit: emit)
-        }
-
         while true {
-            while !exhausted, !freeSlots.isEmpty, outcomes.inFlight < window {
-                guard let request = source.next() else { exhausted = true; break }
-                let ordinal = outcomes.admit(request)
-                switch start(request, ordinal: ordinal) {
-                case .failure(let error):
-                    complete(ordinal, .failure(error))
-                case .success(let line):
-                    if line.isFinished {
-                        complete(ordinal, .success(line.result()))
-                    } else {
-                        line.slot = freeSlots.removeLast()
-                        active.append(line)
-                    }
-                }
-            }
+            intake.admit(from: &source, busy: !active.isEmpty, inputReady: inputReady, emit: emit,
+                         start: { request -> LineStart<ThinkingLine, ThoughtCompletion> in
+                             switch start(request) {
+                             case .failure(let error): return .done(.failure(error))
+                             case .success(let line): return line.isFinished ? .done(.success(line.result())) : .run(line)
+                             }
+                         },
+                         running: { line, slot, ordinal in
+                             line.slot = slot
+                             line.ordinal = ordinal
+                             active.append(line)
+                         })
             if active.isEmpty {
-                if exhausted { break }
+                if intake.exhausted { break }
                 continue
             }
             let rows = step(active)
@@ -101,15 +92,15 @@ public final class ThoughtGenerator {
             var kept: [ThinkingLine] = []
             for line in active {
                 if line.isFinished {
-                    if line.text.fed > 1024 { cache.release(slot: line.slot, keepingRows: 1024) }
-                    freeSlots.append(line.slot)
-                    complete(line.ordinal, .success(line.result()))
+                    cache.recycle(slot: line.slot, usedRows: line.text.fed)
+                    intake.retire(slot: line.slot, ordinal: line.ordinal, .success(line.result()), emit: emit)
                 } else {
                     kept.append(line)
                 }
             }
             active = kept
         }
+        precondition(intake.isDrained, "ThoughtGenerator: outcomes left unemitted")
     }
 
     /// Convenience: generates for `prompts` (line indices 0, 1, ...).
@@ -120,7 +111,7 @@ public final class ThoughtGenerator {
         return results
     }
 
-    private func start<Tag>(_ request: LineRequest<Tag>, ordinal: Int) -> Result<ThinkingLine, LineError> {
+    private func start<Tag>(_ request: LineRequest<Tag>) -> Result<ThinkingLine, LineError> {
         let prompt: [Int32]
         switch GenerationLine.prompt(of: request, model: model, options: options) {
         case .failure(let error): return .failure(error)
@@ -128,7 +119,7 @@ public final class ThoughtGenerator {
         }
         let context = model.config.contextLength
         let line = ThinkingLine(text: GenerationLine(prompt: prompt, line: request.line, options: options, model: model),
-                                line: request.line, ordinal: ordinal, hidden: model.config.hiddenSize, k: thoughtOptions.thoughtTokens)
+                                line: request.line, hidden: model.config.hiddenSize, k: thoughtOptions.thoughtTokens)
         line.checkRoom(context: context)
         return .success(line)
     }
@@ -252,7 +243,8 @@ public final class ThoughtGenerator {
 final class ThinkingLine {
     let text: GenerationLine
     let line: Int
-    let ordinal: Int
+    /// Place in the output and cache slot, given on admission.
+    var ordinal = 0
     var slot = 0
     /// Next thought step to run (0 = start ... k + 1 = end); -1 while text is unfed; -2 when the
     /// text is fed but the start row has not run yet.
@@ -268,10 +260,9 @@ final class ThinkingLine {
     private var contextFull = false
     private let k: Int
 
-    init(text: GenerationLine, line: Int, ordinal: Int, hidden: Int, k: Int) {
+    init(text: GenerationLine, line: Int, hidden: Int, k: Int) {
         self.text = text
         self.line = line
-        self.ordinal = ordinal
         self.k = k
         content = [Int32](repeating: 0, count: k)
         hBase = [Float](repeating: 0, count: hidden)

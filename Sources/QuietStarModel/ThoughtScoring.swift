@@ -69,16 +69,20 @@ public final class ThoughtScorer {
         mixer = ThoughtMixer(weights: model.weights, thoughts: thoughts)
     }
 
-    /// Scores every request, delivering outcomes in request order.
+    /// Scores every request, delivering outcomes in request order. Lines are scored in groups of
+    /// up to `batchSize`; a group closes early when `inputReady` says the next read would wait, so
+    /// a line's result never waits on input that has not arrived (`onStep`, `inputReady` as in
+    /// `Generator.run`).
     public func run<Source: IteratorProtocol, Tag>(_ source: inout Source,
                                                    emit: (LineOutcome<Tag, ThoughtLineScore>) -> Void,
-                                                   onStep: (Int) -> Void = { _ in })
+                                                   onStep: (Int) -> Void = { _ in },
+                                                   inputReady: () -> Bool = { true })
     where Source.Element == LineRequest<Tag> {
         var exhausted = false
         while !exhausted {
             var group: [(request: LineRequest<Tag>, work: Result<ThoughtScoringLine, LineError>)] = []
             var lines = 0
-            while lines < options.batchSize {
+            while lines < options.batchSize, group.isEmpty || inputReady() {
                 guard let request = source.next() else { exhausted = true; break }
                 let work = start(request)
                 if case .success = work { lines += 1 }

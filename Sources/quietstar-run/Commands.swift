@@ -236,7 +236,7 @@ struct Generate: ParsableCommand {
         try LineRun.run(common: common, textKeys: ["prompt"],
                         process: { input, emit, onStep in
                             var source = input
-                            generator.run(&source, emit: emit, onStep: onStep)
+                            generator.run(&source, emit: emit, onStep: onStep, inputReady: { input.isReady })
                         },
                         record: { outcome, t in
                             let c = t.completion
@@ -368,7 +368,7 @@ struct Score: ParsableCommand {
         try LineRun.run(common: common, textKeys: ["text", "prompt"],
                         process: { input, emit, onStep in
                             var source = input
-                            scorer.run(&source, emit: emit, onStep: onStep)
+                            scorer.run(&source, emit: emit, onStep: onStep, inputReady: { input.isReady })
                         },
                         record: { outcome, score in
                             let ppl = score.perplexity ?? .nan, basePpl = score.basePerplexity ?? .nan

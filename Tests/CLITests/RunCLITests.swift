@@ -170,32 +170,10 @@ import Testing
 
     /// Results stream: a line's result is written while the input pipe is still open and
     /// waiting for more (the engine never blocks on input while it has lines to run).
-    @Test func resultsAppearBeforeInputEnds() throws {
+    @Test(arguments: [["generate", "--max-tokens", "3"], ["score"]])
+    func resultsAppearBeforeInputEnds(_ command: [String]) throws {
         let m = try Models()
-        let process = Process()
-        process.executableURL = CLI.productsDirectory.appendingPathComponent("quietstar-run")
-        process.arguments = ["generate", "--model", m.untied, "--max-tokens", "3", "--format", "jsonl"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data("Once upon a time\n".utf8))
-        // Read until the first record arrives, with the pipe still open.
-        var received = Data()
-        let deadline = Date().addingTimeInterval(120)
-        while !received.contains(0x0A) && Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            received.append(chunk)
-        }
-        #expect(String(decoding: received, as: UTF8.self).contains("\"id\":0"))
-        input.fileHandleForWriting.write(Data("Second line\n".utf8))
-        try input.fileHandleForWriting.close()
-        received.append(output.fileHandleForReading.readDataToEndOfFile())
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(lines(String(decoding: received, as: UTF8.self)).count == 2)
+        try expectResultBeforeInputEnds(command + ["--model", m.untied, "--format", "jsonl"])
     }
 }
 
@@ -322,6 +300,13 @@ import Testing
         }
     }
 
+    /// With thoughts too, a line's result does not wait for more input (as `RunCLITests`).
+    @Test(arguments: [["generate", "--max-tokens", "2"], ["score"]])
+    func resultsAppearBeforeInputEnds(_ command: [String]) throws {
+        let m = try Model()
+        try expectResultBeforeInputEnds(command + ["--model", m.path, "--format", "jsonl", "--thoughts", "--thought-tokens", "2"])
+    }
+
     @Test func plainCheckpointRunsPlainWithANotice() throws {
         let m = try Model()
         let input = Data("Once upon a time\nThe end".utf8)
@@ -338,4 +323,43 @@ import Testing
             #expect(r.status == 64, "\(usage)")
         }
     }
+}
+
+/// Runs `quietstar-run arguments`, writes one line into its stdin and keeps the pipe open: the
+/// line's record must arrive before any more input does. Reads poll with a two-minute deadline,
+/// so a run that waits for input fails the expectation instead of hanging the suite.
+func expectResultBeforeInputEnds(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let process = Process()
+    process.executableURL = CLI.productsDirectory.appendingPathComponent("quietstar-run")
+    process.arguments = arguments
+    let input = Pipe(), output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    input.fileHandleForWriting.write(Data("Once upon a time\n".utf8))
+    // Read until the first record arrives, with the pipe still open.
+    var received = Data()
+    let deadline = Date().addingTimeInterval(120)
+    while !received.contains(0x0A) && Date() < deadline {
+        var ready = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&ready, 1, 100) > 0 else { continue }
+        let chunk = output.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        received.append(chunk)
+    }
+    let streamed = String(decoding: received, as: UTF8.self).contains("\"id\":0")
+    #expect(streamed, "\(arguments): no record before more input", sourceLocation: sourceLocation)
+    guard streamed else {
+        // SIGKILL: the child inherits the test runner's blocked SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return
+    }
+    input.fileHandleForWriting.write(Data("Second line\n".utf8))
+    try input.fileHandleForWriting.close()
+    received.append(output.fileHandleForReading.readDataToEndOfFile())
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(arguments): exit status", sourceLocation: sourceLocation)
+    #expect(String(decoding: received, as: UTF8.self).split(separator: "\n").count == 2, sourceLocation: sourceLocation)
 }
