@@ -223,28 +223,37 @@ private struct OnlineSoftmax {
             let head = kvHead * (span.headStride ?? hd)
             let kBase = span.keys + j0 * span.rowStride + head
             let vBase = span.values + j0 * span.rowStride + head
-            // Scores.
+            // Scores: groups of four vectors two keys at a time, then each leftover vector eight
+            // keys at a time (the same arithmetic per dot product either way).
             var v = vectors.lowerBound
-            while v < vectors.upperBound {
-                // A ragged last group repeats its last vector; the duplicate scores land in that
-                // vector's own row, with the same values.
-                let last = vectors.upperBound - 1
-                let q4 = (UnsafePointer(qs + v * hd), UnsafePointer(qs + min(v + 1, last) * hd),
-                          UnsafePointer(qs + min(v + 2, last) * hd), UnsafePointer(qs + min(v + 3, last) * hd))
-                let s4 = (scores + v * block, scores + min(v + 1, last) * block,
-                          scores + min(v + 2, last) * block, scores + min(v + 3, last) * block)
+            while v + 4 <= vectors.upperBound {
+                let q4 = (UnsafePointer(qs + v * hd), UnsafePointer(qs + (v + 1) * hd),
+                          UnsafePointer(qs + (v + 2) * hd), UnsafePointer(qs + (v + 3) * hd))
+                let s0 = scores + v * block, s1 = s0 + block, s2 = s1 + block, s3 = s2 + block
                 var jj = 0
                 while jj < nb {
                     let k0 = kBase + jj * span.rowStride
                     let k1 = jj + 1 < nb ? k0 + span.rowStride : k0
                     let (a, b) = Attention.dot4x2(q4, k0, k1, hd)
-                    s4.0[jj] = a[0]; s4.1[jj] = a[1]; s4.2[jj] = a[2]; s4.3[jj] = a[3]
+                    s0[jj] = a[0]; s1[jj] = a[1]; s2[jj] = a[2]; s3[jj] = a[3]
                     if jj + 1 < nb {
-                        s4.0[jj + 1] = b[0]; s4.1[jj + 1] = b[1]; s4.2[jj + 1] = b[2]; s4.3[jj + 1] = b[3]
+                        s0[jj + 1] = b[0]; s1[jj + 1] = b[1]; s2[jj + 1] = b[2]; s3[jj + 1] = b[3]
                     }
                     jj += 2
                 }
                 v += 4
+            }
+            while v < vectors.upperBound {
+                let sv = scores + v * block
+                var jj = 0
+                while jj < nb {
+                    // A ragged last group of keys repeats its last key; those scores are dropped.
+                    let (a, b) = Attention.dot1x8(qs + v * hd, kBase + jj * span.rowStride, stride: span.rowStride,
+                                                  keys: nb - jj, hd)
+                    for i in 0..<min(8, nb - jj) { sv[jj + i] = i < 4 ? a[i] : b[i - 4] }
+                    jj += 8
+                }
+                v += 1
             }
             // Online softmax: mask, new max, rescale, exponentiate in place.
             let padded = (nb + 7) & ~7
@@ -281,12 +290,32 @@ private struct OnlineSoftmax {
     /// acc[v] += P[v, 0..<nb] · V[0..<nb]: per output lane exactly the arithmetic of
     /// `accumulateValues4` (an FMA chain from zero over the block's keys, then one add into
     /// `acc`), so a query vector gets the same bits whether or not it is grouped with three others.
+    /// Sixty-four lanes at a time: eight independent chains keep both FMA pipes busy (one chain
+    /// per eight lanes alone would wait on FMA latency at every key).
     @inline(__always)
     func accumulateValues1(_ v: Int, _ vBase: UnsafePointer<Float>, _ stride: Int, _ nb: Int) {
         let hd = headDim
         let p = scores + v * Attention.block
         let a = acc + v * hd
         var d = 0
+        while d + 64 <= hd {
+            var c0 = F8(), c1 = F8(), c2 = F8(), c3 = F8(), c4 = F8(), c5 = F8(), c6 = F8(), c7 = F8()
+            var row = vBase + d
+            for jj in 0..<nb {
+                let pj = F8(repeating: p[jj])
+                c0 = c0.addingProduct(pj, load8(row)); c1 = c1.addingProduct(pj, load8(row + 8))
+                c2 = c2.addingProduct(pj, load8(row + 16)); c3 = c3.addingProduct(pj, load8(row + 24))
+                c4 = c4.addingProduct(pj, load8(row + 32)); c5 = c5.addingProduct(pj, load8(row + 40))
+                c6 = c6.addingProduct(pj, load8(row + 48)); c7 = c7.addingProduct(pj, load8(row + 56))
+                row += stride
+            }
+            let o = a + d
+            store8(load8(o) + c0, o); store8(load8(o + 8) + c1, o + 8)
+            store8(load8(o + 16) + c2, o + 16); store8(load8(o + 24) + c3, o + 24)
+            store8(load8(o + 32) + c4, o + 32); store8(load8(o + 40) + c5, o + 40)
+            store8(load8(o + 48) + c6, o + 48); store8(load8(o + 56) + c7, o + 56)
+            d += 64
+        }
         while d + 8 <= hd {
             var c = F8()
             var row = vBase + d
@@ -385,7 +414,8 @@ private struct HeadGradient {
 }
 
 extension Attention {
-    /// Dots of four query vectors with two keys: eight independent FMA chains.
+    /// Dots of four query vectors with two keys: eight independent FMA chains. Per dot product
+    /// the arithmetic of `dot1x8` (one FMA chain of eight lanes, `fold4`, then a scalar tail).
     @inline(__always)
     static func dot4x2(_ w: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
                        _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
@@ -401,12 +431,42 @@ extension Attention {
             a3 = a3.addingProduct(w3, u); b3 = b3.addingProduct(w3, v)
             j += 8
         }
-        var s0 = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
-        var s1 = SIMD4<Float>(b0.sum(), b1.sum(), b2.sum(), b3.sum())
+        var s0 = fold4((a0, a1, a2, a3))
+        var s1 = fold4((b0, b1, b2, b3))
         while j < n {
             let wj = SIMD4<Float>(w.0[j], w.1[j], w.2[j], w.3[j])
             s0 += wj * x0[j]
             s1 += wj * x1[j]
+            j += 1
+        }
+        return (s0, s1)
+    }
+
+    /// Dots of one query vector with the eight keys from `k`, `stride` apart (fewer than eight
+    /// `keys` repeat the last one): eight FMA chains sharing one query load, for the vectors a tile does not group by four (single-vector decode rows of
+    /// MHA models, where `dot4x2` would compute each dot four times).
+    @inline(__always)
+    static func dot1x8(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, keys: Int,
+                       _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        let last = keys - 1
+        let k1 = k + min(1, last) * stride, k2 = k + min(2, last) * stride, k3 = k + min(3, last) * stride
+        let k4 = k + min(4, last) * stride, k5 = k + min(5, last) * stride, k6 = k + min(6, last) * stride
+        let k7 = k + min(7, last) * stride
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), a4 = F8(), a5 = F8(), a6 = F8(), a7 = F8()
+        var j = 0
+        while j + 8 <= n {
+            let u = load8(q + j)
+            a0 = a0.addingProduct(u, load8(k + j)); a1 = a1.addingProduct(u, load8(k1 + j))
+            a2 = a2.addingProduct(u, load8(k2 + j)); a3 = a3.addingProduct(u, load8(k3 + j))
+            a4 = a4.addingProduct(u, load8(k4 + j)); a5 = a5.addingProduct(u, load8(k5 + j))
+            a6 = a6.addingProduct(u, load8(k6 + j)); a7 = a7.addingProduct(u, load8(k7 + j))
+            j += 8
+        }
+        var s0 = fold4((a0, a1, a2, a3))
+        var s1 = fold4((a4, a5, a6, a7))
+        while j < n {
+            s0 += SIMD4<Float>(k[j], k1[j], k2[j], k3[j]) * q[j]
+            s1 += SIMD4<Float>(k4[j], k5[j], k6[j], k7[j]) * q[j]
             j += 1
         }
         return (s0, s1)

@@ -219,18 +219,6 @@ private func step1(_ u: F8, _ v0: F8, _ v1: F8, _ v2: F8, _ v3: F8, _ a: inout (
     a.3 = a.3.addingProduct(u, v3)
 }
 
-/// The lane sums of four accumulators, `((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7))` each, folded
-/// together in three vector adds (four separate `sum()`s cost about a fifth of a 512-column
-/// tile). Every output element of every tile shape goes through this one fold.
-@inline(__always)
-private func fold4(_ a: (F8, F8, F8, F8)) -> SIMD4<Float> {
-    let s0 = a.0.lowHalf + a.0.highHalf, s1 = a.1.lowHalf + a.1.highHalf
-    let s2 = a.2.lowHalf + a.2.highHalf, s3 = a.3.lowHalf + a.3.highHalf
-    let p = SIMD8(lowHalf: s0, highHalf: s1), q = SIMD8(lowHalf: s2, highHalf: s3)
-    let r = SIMD8(lowHalf: p.evenHalf + p.oddHalf, highHalf: q.evenHalf + q.oddHalf)
-    return r.evenHalf + r.oddHalf
-}
-
 /// The last `n < 8` values at `p`, zero-padded to eight lanes.
 @inline(__always)
 private func zeroPadded(_ p: UnsafePointer<Float>, _ n: Int) -> F8 {

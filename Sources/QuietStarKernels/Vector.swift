@@ -19,6 +19,19 @@ typealias F8 = SIMD8<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
+/// The lane sums of four accumulators, `((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7))` each, folded
+/// together in three vector adds (four separate `sum()`s cost about a fifth of a 512-column
+/// `LinearTiles` tile). Kernels that promise batch invariance fold every dot product through
+/// this one tree, whatever micro-kernel computed it.
+@inline(__always)
+func fold4(_ a: (F8, F8, F8, F8)) -> SIMD4<Float> {
+    let s0 = a.0.lowHalf + a.0.highHalf, s1 = a.1.lowHalf + a.1.highHalf
+    let s2 = a.2.lowHalf + a.2.highHalf, s3 = a.3.lowHalf + a.3.highHalf
+    let p = SIMD8(lowHalf: s0, highHalf: s1), q = SIMD8(lowHalf: s2, highHalf: s3)
+    let r = SIMD8(lowHalf: p.evenHalf + p.oddHalf, highHalf: q.evenHalf + q.oddHalf)
+    return r.evenHalf + r.oddHalf
+}
+
 enum Vec {
     /// Σ a[i]·b[i] with four SIMD8 accumulators (32 floats per iteration).
     @inline(__always)
