@@ -37,10 +37,11 @@ var targets: [Target] = [
 ]
 
 let executables: [(name: String, dependencies: [Target.Dependency])] = [
-    ("quietstar-inspect", ["QuietStarFormat", "QuietStarCLI", argumentParser]),
+    ("quietstar-inspect", ["QuietStarFormat", "QuietStarJSON", "QuietStarCLI", argumentParser]),
     ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
                            "QuietStarCLI", argumentParser]),
-    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarCLI", argumentParser]),
+    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
+                       argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
 ]
 targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
