@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import QuietStarCLI
+import QuietStarJSON
 import QuietStarModel
+import QuietStarTokenizer
 
 struct QuietStarRun: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,9 +92,7 @@ enum LineRun {
             case .failure(let error):
                 failed += 1
                 if common.format == .jsonl {
-                    var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"error\":"
-                    JSONLines.string(error.message, into: &s)
-                    text = s + "}"
+                    text = JSONLines.record([("id", outcome.id), ("error", .string(error.message))])
                 } else {
                     StandardError.report("quietstar-run", "line \(outcome.line + 1): \(error.message)")
                     text = ""
@@ -131,9 +131,10 @@ struct Generate: ParsableCommand {
             JSONL output: {"id", "completion", "completion_tokens", "prompt_tokens", \
             "finish_reason"} per line ("stop": end-of-sequence token or a --stop string; "length": \
             --max-tokens reached or the context is full), or {"id", "error"} for a failed line. \
-            "id" is the input object's id, else the 0-based line index. completion_tokens counts \
-            every sampled token, including an end-of-sequence token.
-            JSONL input: {"id": ..., "prompt": "..."} per line.
+            "id" is the input object's id exactly as written, else the 0-based line index. \
+            completion_tokens counts every sampled token, including an end-of-sequence token.
+            JSONL input: {"id": ..., "prompt": "..."} per line, strict JSON (a repeated key is an \
+            error; keys match byte for byte).
 
             --temperature 0 (the default) is greedy decoding. Sampling draws from a generator \
             seeded by (--seed, line index), so each line's output is the same whatever \
@@ -214,11 +215,7 @@ struct Generate: ParsableCommand {
                         },
                         record: { outcome, c in
                             guard jsonl else { return DisplayEscaping.escape(c.text) }
-                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"completion\":"
-                            JSONLines.string(c.text, into: &s)
-                            s += ",\"completion_tokens\":\(c.tokens.count),\"prompt_tokens\":\(c.promptTokens)"
-                            s += ",\"finish_reason\":\"\(c.finishReason.rawValue)\"}"
-                            return s
+                            return JSONLines.record(completionMembers(outcome.id, c))
                         })
     }
 
@@ -242,26 +239,19 @@ struct Generate: ParsableCommand {
                             let c = t.completion
                             guard jsonl else {
                                 var line = DisplayEscaping.escape(show ? ThoughtText.interleaved(t, tokenizer) : c.text)
-                                if weights { line += "\t" + t.mixingWeights.map { JSONLines.number($0) }.joined(separator: ",") }
+                                if weights {
+                                    line += "\t" + t.mixingWeights.map { JSONNumber($0)?.text ?? "null" }
+                                        .joined(separator: ",")
+                                }
                                 return line
                             }
-                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)") + ",\"completion\":"
-                            JSONLines.string(c.text, into: &s)
-                            s += ",\"completion_tokens\":\(c.tokens.count),\"prompt_tokens\":\(c.promptTokens)"
-                            s += ",\"finish_reason\":\"\(c.finishReason.rawValue)\""
+                            var members = completionMembers(outcome.id, c)
                             if show {
-                                s += ",\"thoughts\":["
-                                for (i, ids) in t.thoughts.enumerated() {
-                                    if i > 0 { s += "," }
-                                    JSONLines.string(ThoughtText.text(ids, tokenizer), into: &s)
-                                }
-                                s += "],\"thought_ids\":[" + t.thoughts.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }
-                                    .joined(separator: ",") + "]"
+                                members.append(("thoughts", .array(t.thoughts.map { .string(ThoughtText.text($0, tokenizer)) })))
+                                members.append(("thought_ids", .array(t.thoughts.map { .array($0.map { .integer($0) }) })))
                             }
-                            if weights {
-                                s += ",\"mixing_weights\":[" + t.mixingWeights.map { JSONLines.number($0) }.joined(separator: ",") + "]"
-                            }
-                            return s + "}"
+                            if weights { members.append(("mixing_weights", .array(t.mixingWeights.map(JSONLines.number)))) }
+                            return JSONLines.record(members)
                         })
     }
 }
@@ -278,7 +268,8 @@ struct Score: ParsableCommand {
             JSONL output: {"id", "logprob", "token_count", "perplexity"}; with --per-token also \
             "token_ids", "tokens" (each token's text) and "logprobs", aligned with token_ids: entry \
             j is log p(token j | tokens 0..j-1), entry 0 is null.
-            JSONL input: {"id": ..., "text": "..."} (or "prompt") per line.
+            JSONL input: {"id": ..., "text": "..."} (or "prompt") per line, strict JSON as for \
+            generate; "id" is echoed exactly as written.
 
             --thoughts (Quiet-STaR checkpoints): a thought after every position, all of a \
             line's thoughts generated together (one batched step per thought token). logprob is \
@@ -336,18 +327,15 @@ struct Score: ParsableCommand {
                         record: { outcome, score in
                             let ppl = score.perplexity ?? .nan
                             guard jsonl else { return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)" }
-                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)")
-                            s += ",\"logprob\":\(JSONLines.number(score.logprob)),\"token_count\":\(score.tokenIds.count)"
-                            s += ",\"perplexity\":\(JSONLines.number(ppl))"
+                            var members: [(key: String, value: JSONValue)] = [
+                                ("id", outcome.id), ("logprob", JSONLines.number(score.logprob)),
+                                ("token_count", .integer(score.tokenIds.count)), ("perplexity", JSONLines.number(ppl)),
+                            ]
                             if perToken {
-                                s += ",\"token_ids\":[" + score.tokenIds.map { String($0) }.joined(separator: ",") + "],\"tokens\":["
-                                for (i, id) in score.tokenIds.enumerated() {
-                                    if i > 0 { s += "," }
-                                    JSONLines.string(tokenizer.tokenText(id), into: &s)
-                                }
-                                s += "],\"logprobs\":[" + score.tokenLogprobs.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
+                                members += tokenMembers(score.tokenIds, tokenizer)
+                                members.append(("logprobs", .array(score.tokenLogprobs.map(JSONLines.number))))
                             }
-                            return s + "}"
+                            return JSONLines.record(members)
                         })
     }
 
@@ -362,9 +350,7 @@ struct Score: ParsableCommand {
         }
         let jsonl = common.format == .jsonl, show = thinking.showThoughts, perToken = perToken
         let tokenizer = model.tokenizer
-        func numbers(_ values: [Double?]) -> String {
-            "[" + values.map { $0.map(JSONLines.number) ?? "null" }.joined(separator: ",") + "]"
-        }
+        func numbers(_ values: [Double?]) -> JSONValue { .array(values.map(JSONLines.number)) }
         try LineRun.run(common: common, textKeys: ["text", "prompt"],
                         process: { input, emit, onStep in
                             var source = input
@@ -375,32 +361,43 @@ struct Score: ParsableCommand {
                             guard jsonl else {
                                 return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)\t\(score.baseLogprob)\t\(basePpl)"
                             }
-                            var s = "{\"id\":" + (outcome.tag.id ?? "\(outcome.line)")
-                            s += ",\"logprob\":\(JSONLines.number(score.logprob)),\"base_logprob\":\(JSONLines.number(score.baseLogprob))"
-                            s += ",\"token_count\":\(score.tokenIds.count),\"perplexity\":\(JSONLines.number(ppl))"
-                            s += ",\"base_perplexity\":\(JSONLines.number(basePpl))"
+                            var members: [(key: String, value: JSONValue)] = [
+                                ("id", outcome.id), ("logprob", JSONLines.number(score.logprob)),
+                                ("base_logprob", JSONLines.number(score.baseLogprob)),
+                                ("token_count", .integer(score.tokenIds.count)), ("perplexity", JSONLines.number(ppl)),
+                                ("base_perplexity", JSONLines.number(basePpl)),
+                            ]
                             if perToken {
-                                s += ",\"token_ids\":[" + score.tokenIds.map { String($0) }.joined(separator: ",") + "],\"tokens\":["
-                                for (i, id) in score.tokenIds.enumerated() {
-                                    if i > 0 { s += "," }
-                                    JSONLines.string(tokenizer.tokenText(id), into: &s)
-                                }
-                                s += "],\"logprobs\":" + numbers(score.tokenLogprobs)
-                                s += ",\"base_logprobs\":" + numbers(score.baseTokenLogprobs)
-                                s += ",\"mixing_weights\":" + numbers(score.mixingWeights)
-                                s += ",\"thoughts\":[" + score.thoughts.map { t in
-                                    t.map { "[" + $0.map(String.init).joined(separator: ",") + "]" } ?? "null"
-                                }.joined(separator: ",") + "]"
+                                members += tokenMembers(score.tokenIds, tokenizer)
+                                members.append(("logprobs", numbers(score.tokenLogprobs)))
+                                members.append(("base_logprobs", numbers(score.baseTokenLogprobs)))
+                                members.append(("mixing_weights", numbers(score.mixingWeights)))
+                                members.append(("thoughts", .array(score.thoughts.map { t in
+                                    t.map { .array($0.map { .integer($0) }) } ?? .null
+                                })))
                                 if show {
-                                    s += ",\"thought_texts\":["
-                                    for (i, t) in score.thoughts.enumerated() {
-                                        if i > 0 { s += "," }
-                                        if let t { JSONLines.string(ThoughtText.text(t, tokenizer), into: &s) } else { s += "null" }
-                                    }
-                                    s += "]"
+                                    members.append(("thought_texts", .array(score.thoughts.map { t in
+                                        t.map { .string(ThoughtText.text($0, tokenizer)) } ?? .null
+                                    })))
                                 }
                             }
-                            return s + "}"
+                            return JSONLines.record(members)
                         })
     }
+}
+
+extension LineOutcome where Tag == LineTag {
+    /// The record's `id`: the input object's id as written, else the 0-based line index.
+    var id: JSONValue { tag.id ?? .integer(line) }
+}
+
+/// The fields every generation record starts with.
+private func completionMembers(_ id: JSONValue, _ c: Completion) -> [(key: String, value: JSONValue)] {
+    [("id", id), ("completion", .string(c.text)), ("completion_tokens", .integer(c.tokens.count)),
+     ("prompt_tokens", .integer(c.promptTokens)), ("finish_reason", .string(c.finishReason.rawValue))]
+}
+
+/// `--per-token`: the token ids and each token's text.
+private func tokenMembers(_ ids: [Int32], _ tokenizer: Tokenizer) -> [(key: String, value: JSONValue)] {
+    [("token_ids", .array(ids.map { .integer($0) })), ("tokens", .array(ids.map { .string(tokenizer.tokenText($0)) }))]
 }

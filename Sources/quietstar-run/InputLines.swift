@@ -1,10 +1,11 @@
 import Foundation
+import QuietStarJSON
 import QuietStarModel
 
 /// What travels with each line to its output record.
 struct LineTag {
-    /// The JSONL `id`, re-serialised; nil for text input or when absent.
-    var id: String?
+    /// The JSONL `id` as read (numbers keep their text); nil for text input or when absent.
+    var id: JSONValue?
 }
 
 /// Lines read ahead by a background thread, so the engine can ask whether input is waiting

@@ -1,8 +1,9 @@
-import Foundation
+import QuietStarJSON
 
-/// The small amount of JSON the tool reads (one object per input line) and writes (one object per
-/// result line). Output is written by hand: field order is fixed and numbers print exactly as
-/// Swift's shortest round-trip form.
+/// The JSON the tool reads (one object per input line) and writes (one object per result line),
+/// through QuietStarJSON: the strict reader (keys compared by their bytes, duplicate keys
+/// rejected, numbers kept as written) and the deterministic writer (fields in the order the
+/// records list them, doubles as Swift's shortest round-trip text).
 enum JSONLines {
     /// Decodes `bytes` as UTF-8, or says where it stops being valid.
     static func utf8(_ bytes: [UInt8]) -> Result<String, LineFailure> {
@@ -21,57 +22,42 @@ enum JSONLines {
         return .failure(LineFailure("invalid UTF-8 at byte \(offset) of the line"))
     }
 
-    /// Parses one JSONL input object and takes its text from the first of `keys` present.
-    /// Returns the text and the `id` value (re-serialised compactly), or why the line is unusable.
-    static func parseObject(_ bytes: [UInt8], keys: [String]) -> (id: String?, text: Result<String, LineFailure>) {
+    /// Parses one JSONL input object and takes its text from the first of `keys` present (keys
+    /// match by their exact bytes, so a canonically equivalent spelling is a different key).
+    /// Returns the text and the `id` value (nil when absent), or why the line is unusable.
+    static func parseObject(_ bytes: [UInt8], keys: [String]) -> (id: JSONValue?, text: Result<String, LineFailure>) {
         if case .failure(let f) = utf8(bytes) { return (nil, .failure(f)) }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes), options: []) } catch {
-            return (nil, .failure(LineFailure("not a JSON object: \(bytes.isEmpty ? "empty line" : "JSON syntax error")")))
+        if bytes.isEmpty { return (nil, .failure(LineFailure("not a JSON object: empty line"))) }
+        let object: JSONValue
+        do { object = try JSONReader.parse(bytes) } catch {
+            return (nil, .failure(LineFailure("invalid JSON at byte \(error.offset) of the line: \(error.message)")))
         }
-        guard let dict = object as? [String: Any] else {
-            return (nil, .failure(LineFailure("not a JSON object (a JSONL line must be {\"\(keys[0])\": ...})")))
+        guard case .object = object else {
+            let shape = "a JSONL line must be {\(JSONWriter.quoted(keys[0])): ...}"
+            return (nil, .failure(LineFailure("expected a JSON object, found \(object.kindName) (\(shape))")))
         }
-        var id: String?
-        if let value = dict["id"] {
-            id = (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
-                .map { String(decoding: $0, as: UTF8.self) }
-        }
+        let id = object["id"]
         for key in keys {
-            guard let value = dict[key] else { continue }
-            guard let text = value as? String else {
-                return (id, .failure(LineFailure("field \"\(key)\" must be a string")))
+            guard let value = object[key] else { continue }
+            guard let text = value.stringValue else {
+                return (id, .failure(LineFailure("field \(JSONWriter.quoted(key)) must be a string, found \(value.kindName)")))
             }
             return (id, .success(text))
         }
-        let wanted = keys.map { "\"\($0)\"" }.joined(separator: " or ")
+        let wanted = keys.map(JSONWriter.quoted).joined(separator: " or ")
         return (id, .failure(LineFailure("the object has no \(wanted) field")))
     }
 
-    /// `"..."` with JSON escapes (control characters as \u00XX; everything else verbatim UTF-8).
-    static func string(_ s: String, into out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}" {
-                    let hex = String(scalar.value, radix: 16)
-                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append("\"")
-    }
+    /// A JSON number, or null when `x` is not finite (JSON has no NaN or infinity).
+    static func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
 
-    /// A JSON number (null when not finite).
-    static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+    /// `number`, and null for a missing value.
+    static func number(_ x: Double?) -> JSONValue { x.map(number) ?? .null }
+
+    /// The compact text of one output record (no newline: `Output.line` adds it).
+    static func record(_ members: [(key: String, value: JSONValue)]) -> String {
+        JSONWriter(.compact).render(.object(members))
+    }
 }
 
 /// Why an input line could not be used; becomes that line's error record.
