@@ -136,7 +136,7 @@ struct QuietStarInspect: ParsableCommand {
         let verification = verify ? Verification.run(checkpoint) : nil
         if json {
             let doc = Report.document(checkpoint, path: file, fullMetadata: fullMetadata, verification: verification)
-            try out.line(doc.rendered())
+            try out.line(JSONLayout.render(doc))
         } else if let verification {
             for line in verification.lines { try out.line(line) }
         } else {

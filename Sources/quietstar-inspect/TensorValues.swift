@@ -1,5 +1,6 @@
 import QuietStarCLI
 import QuietStarFormat
+import QuietStarJSON
 
 /// `--tensor NAME [--limit N]`: one tensor's directory entry and its first N values, decoded
 /// to Float for floating dtypes and printed as integers for integer dtypes. Values are decoded
@@ -34,18 +35,16 @@ enum TensorValues {
         let shown = limit == 0 ? view.elementCount : min(limit, view.elementCount)
 
         if json {
-            let members: [(String, JSON)] = [
+            let members: [(key: String, value: JSONValue)] = [
                 ("name", .string(info.name)), ("dtype", .string(info.dtypeName)),
-                ("shape", .array(info.shape.map { .uint($0) })), ("encoding", .string(info.encodingName)),
-                ("offset", .uint(info.offset)), ("stored_bytes", .uint(info.storedLength)),
-                ("elements", .uint(info.elementCount)), ("checksum", .string(hex(info.checksum))),
-                ("checksum_ok", .bool(damage == nil)), ("shown", .uint(UInt64(shown))),
+                ("shape", .array(info.shape.map { .integer($0) })), ("encoding", .string(info.encodingName)),
+                ("offset", .integer(info.offset)), ("stored_bytes", .integer(info.storedLength)),
+                ("elements", .integer(info.elementCount)), ("checksum", .string(hex(info.checksum))),
+                ("checksum_ok", .bool(damage == nil)), ("shown", .integer(shown)),
             ]
             try out.write("{\n")
             for (key, value) in members {
-                var k = ""
-                JSON.quote(key, into: &k)
-                try out.write("  \(k): \(value.rendered(indent: 1)),\n")
+                try out.write("  \(JSONWriter.quoted(key)): \(JSONLayout.render(value, indent: 1)),\n")
             }
             try out.write("  \"values\": [")
             try values(view, count: shown, json: true) { (first, texts) throws(Output.WriteError) in
@@ -112,7 +111,7 @@ enum TensorValues {
                 }
                 for i in start..<end {
                     let x = scratch[i - start]
-                    texts.append(json ? JSON.float(x).rendered() : String(x))
+                    texts.append(json ? JSONLayout.render(JSONLayout.number(x)) : String(x))
                 }
             }
             try emit(start, texts)

@@ -1,6 +1,7 @@
 import Foundation
 import QuietStarCLI
 import QuietStarFormat
+import QuietStarJSON
 
 /// `--verify`: every tensor's XXH64 over its stored bytes, and for zstd tensors a full decode
 /// (the frame must produce exactly the logical size). Reads the whole data region once.
@@ -19,14 +20,14 @@ enum Verification {
         /// logical size is unknown): checksummed, but their decoding is not checked.
         var undecodable: [TensorInfo]
 
-        var json: JSON {
+        var json: JSONValue {
             .object([
                 ("ok", .bool(damaged.isEmpty)),
-                ("checked_tensors", .uint(UInt64(checked))),
-                ("checked_bytes", .uint(bytes)),
+                ("checked_tensors", .integer(checked)),
+                ("checked_bytes", .integer(bytes)),
                 ("damaged", .array(damaged.map { d in
-                    .object([("name", .string(d.tensor.name)), ("offset", .uint(d.tensor.offset)),
-                             ("stored_bytes", .uint(d.tensor.storedLength)),
+                    .object([("name", .string(d.tensor.name)), ("offset", .integer(d.tensor.offset)),
+                             ("stored_bytes", .integer(d.tensor.storedLength)),
                              ("kind", .string(d.error.kind == .checksumMismatch ? "checksum" : "decode")),
                              ("message", .string(d.error.message))])
                 })),
