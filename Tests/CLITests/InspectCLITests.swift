@@ -306,6 +306,51 @@ import Testing
         }
     }
 
+    /// The exact bytes of `--json`: flat objects and arrays of scalars on one line, floats as
+    /// their shortest round-trip text, non-finite ones as the strings the help names, strings
+    /// escaped as QuietStarJSON's writer does.
+    @Test func jsonLayoutAndNumbersAreExact() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("numbers.qstar").path
+        let w = try QStarWriter(path: path)
+        try w.addTensor(name: "w", dtype: .f32, shape: [5], float32: [.nan, .infinity, -.infinity, 0.1, 1e-6])
+        try w.finish(metadata: Metadata([
+            ("a.floats", .floatArray([.nan, .infinity, -.infinity, 0.1, 1e-6, 1e16, -0.0, 10000])),
+            ("b.u64", .uint(.max)), ("c.i64", .int(.min)),
+            ("d.string", .string("quote\" back\\ tab\t nel\u{85} caf\u{E9}")),
+        ]))
+
+        let r = try inspect(path, "--json")
+        #expect(r.status == 0)
+        #expect(r.stdoutText.contains("""
+              "metadata": {
+                "a.floats": {"type": "f64[]", "value": ["NaN", "Infinity", "-Infinity", 0.1, 1e-06, 1e+16, -0.0, 10000.0]},
+                "b.u64": {"type": "u64", "value": 18446744073709551615},
+                "c.i64": {"type": "i64", "value": -9223372036854775808},
+                "d.string": {"type": "string", "value": "quote\\" back\\\\ tab\\t nel\\u0085 caf\u{E9}"}
+              },
+              "tensors": [
+                {
+                  "name": "w",
+                  "dtype": "f32",
+                  "shape": [5],
+            """))
+
+        let t = try inspect(path, "--tensor", "w", "--json")
+        #expect(t.status == 0)
+        #expect(t.stdoutText.hasPrefix("{\n  \"name\": \"w\",\n  \"dtype\": \"f32\",\n  \"shape\": [5],\n"))
+        #expect(t.stdoutText.hasSuffix("""
+              "checksum_ok": true,
+              "shown": 5,
+              "values": [
+                "NaN", "Infinity", "-Infinity", 0.1, 1e-06
+              ]
+            }
+
+            """))
+    }
+
     // MARK: Hostile strings
 
     @Test func controlCharactersInNamesAndStringsAreEscaped() throws {
