@@ -15,6 +15,11 @@ struct QuietStarRun: ParsableCommand {
             through bounded memory, so inputs of any size work. Many lines are processed together \
             (--batch-size) and a finished line's place is refilled at once.
 
+            Output is deterministic: the same model, input, flags and --seed give the same \
+            bytes whatever --batch-size, --step-tokens, --threads or --shard split (each line's \
+            random draws come from its own generator, and every kernel computes a line's numbers \
+            the same way whichever lines share the batch).
+
             Examples:
               quietstar-run generate --model m.qstar --max-tokens 20 prompts.txt
               echo 'The capital of France is' | quietstar-run generate --model m.qstar
