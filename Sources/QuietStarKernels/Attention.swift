@@ -84,6 +84,8 @@ public enum Attention {
         let chunks = min(tasks, Threads.count == 1 ? 1 : Threads.count * 4)
         let buffers = scratch.floats(chunks * perChunk, slot: scratchSlots.lowerBound)
         Threads.parallelFor(chunks) { c in
+            // Span A key counts of the current tile's rows (the joint pass masks each row at its own).
+            var counts = [Int](repeating: 0, count: tileRows)
             let buf = buffers + c * perChunk
             let state = OnlineSoftmax(headDim: headDim, qs: buf, acc: buf + vectors * headDim,
                                       scores: buf + 2 * vectors * headDim,
@@ -108,6 +110,7 @@ public enum Attention {
                 // `consume`), so a row's output bits never depend on its tile-mates.
                 let first = spans(r0).0
                 var shared = first.count, longest = first.count
+                counts[0] = first.count
                 for t in 1..<max(1, n) {
                     let a = spans(r0 + t).0
                     if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride
@@ -115,13 +118,14 @@ public enum Attention {
                         shared = 0
                         break
                     }
+                    counts[t] = a.count
                     shared = min(shared, a.count)
                     longest = max(longest, a.count)
                 }
                 let joint = shared > 0 ? min(longest, (shared / block + 1) * block) : 0
                 if joint > 0 {
                     state.consume(first, from: 0, to: joint, kvHead: kvh, vectors: 0..<(n * group)) { v in
-                        spans(r0 + v / group).0.count
+                        counts[v / group]
                     }
                 }
                 for t in 0..<n {
@@ -443,8 +447,9 @@ extension Attention {
     }
 
     /// Dots of one query vector with the eight keys from `k`, `stride` apart (fewer than eight
-    /// `keys` repeat the last one): eight FMA chains sharing one query load, for the vectors a tile does not group by four (single-vector decode rows of
-    /// MHA models, where `dot4x2` would compute each dot four times).
+    /// `keys` repeat the last one): eight FMA chains sharing one query load, for the vectors a
+    /// tile does not group by four (single-vector decode rows of MHA models, where `dot4x2`
+    /// would compute each dot four times).
     @inline(__always)
     static func dot1x8(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, keys: Int,
                        _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {

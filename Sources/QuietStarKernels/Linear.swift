@@ -15,8 +15,8 @@ import QuietStarFormat
 /// only decide *when* an element is computed, never *how*.
 ///
 /// Weights stay where they are: f32 weights are read in place; f16, bf16 and Q8_0 are decoded a
-/// block (`blockCols` rows by `depth` columns) at a time into per-worker scratch, so no f32 copy
-/// of the matrix ever exists, and a decoded block is reused by every row of the batch.
+/// slice (`LinearTiles.blockCols` rows by `depth` columns) at a time into per-worker scratch, so
+/// no f32 copy of the matrix ever exists; a decoded slice serves every row tile of its block.
 ///
 /// The backward pass uses `sgemm` (training runs fixed shapes, where its rounding is repeatable).
 public enum Linear {
