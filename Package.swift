@@ -21,7 +21,7 @@ var targets: [Target] = [
     // The .qstar container: knows nothing about transformers.
     .target(name: "QuietStarFormat", dependencies: ["CZstd"], swiftSettings: fastMath),
     // The numeric floor: forward (and backward) kernels on unsafe buffers.
-    .target(name: "QuietStarKernels", dependencies: ["CBLAS", "QuietStarFormat"], swiftSettings: fastMath),
+    .target(name: "QuietStarKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
     // Byte and Hugging Face BPE tokenizers.
     .target(name: "QuietStarTokenizer", dependencies: ["QuietStarFormat", "QuietStarJSON"], swiftSettings: fastMath),
     // The transformer, KV cache, mixing head, thought-augmented scoring and generation.
@@ -49,7 +49,7 @@ targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.d
 let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarJSONTests", ["QuietStarJSON"]),
     ("QuietStarFormatTests", ["QuietStarFormat", "CZstd"]),
-    ("QuietStarKernelsTests", ["QuietStarKernels", "CBLAS"]),
+    ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",

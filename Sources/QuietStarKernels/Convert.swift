@@ -1,5 +1,3 @@
-import QuietStarFormat
-
 /// Decoding of stored weight rows into f32: the one place that knows how f16, bf16 and Q8_0 look
 /// in memory on the hot path (`DTypeCodec` in QuietStarFormat is the reference-quality codec for
 /// files; this is the fast one for kernels).
@@ -12,28 +10,19 @@ public enum Convert {
     /// Bytes per Q8_0 block: an f16 scale and 32 int8 values.
     public static let q8BlockBytes = 34
 
-    /// Whether `dtype` can be decoded to f32 here.
-    public static func supports(_ dtype: DType) -> Bool {
-        switch dtype {
-        case .f32, .f16, .bf16, .q8_0: return true
-        default: return false
-        }
-    }
-
     /// Bytes taken by `count` consecutive elements (`count` a multiple of 32 for q8_0).
-    public static func byteCount(_ dtype: DType, count: Int) -> Int {
-        switch dtype {
+    public static func byteCount(_ encoding: WeightEncoding, count: Int) -> Int {
+        switch encoding {
         case .f32: return count * 4
         case .f16, .bf16: return count * 2
         case .q8_0: return count / q8BlockSize * q8BlockBytes
-        default: preconditionFailure("Convert: dtype \(dtype) is not a floating-point weight type")
         }
     }
 
     /// Decodes `count` elements at `src` into `into[0..<count]`. For q8_0, `src` must be the start
     /// of a block and `count` a multiple of 32.
-    public static func decode(_ src: UnsafeRawPointer, dtype: DType, count: Int, into dst: UnsafeMutablePointer<Float>) {
-        switch dtype {
+    public static func decode(_ src: UnsafeRawPointer, _ encoding: WeightEncoding, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch encoding {
         case .f32:
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * 4)
         case .f16:
@@ -43,8 +32,6 @@ public enum Convert {
         case .q8_0:
             precondition(count % q8BlockSize == 0, "Convert: q8_0 count \(count) is not a multiple of 32")
             decodeQ8(src, count, dst)
-        default:
-            preconditionFailure("Convert: dtype \(dtype) is not a floating-point weight type")
         }
     }
 

@@ -7,7 +7,7 @@ public enum Embedding {
         for i in 0..<count {
             let id = Int(ids[i])
             precondition(id >= 0 && id < table.rows, "Embedding: id \(id) out of range 0..<\(table.rows) at \(i)")
-            Convert.decode(table.row(id), dtype: table.dtype, count: dim, into: out + i * dim)
+            Convert.decode(table.row(id), table.encoding, count: dim, into: out + i * dim)
         }
     }
 

@@ -1,6 +1,4 @@
 import CBLAS
-import QuietStarFormat
-
 /// A fully connected layer in PyTorch's `nn.Linear` layout: `y[m, out] = x[m, in] · Wᵀ + b`,
 /// with `W` stored `[out, in]` row-major in any weight dtype.
 ///
@@ -70,7 +68,7 @@ public enum Linear {
         let nOut = weight.rows, nIn = weight.cols
         Threads.ensureBLASConfigured()
         if let dx {
-            if weight.dtype == .f32 {
+            if weight.encoding == .f32 {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(nIn), Int32(nOut),
                             1, dy, Int32(nOut), weight.base.assumingMemoryBound(to: Float.self), Int32(nIn),
                             accumulateDx ? 1 : 0, dx, Int32(nIn))
@@ -90,7 +88,7 @@ public enum Linear {
             }
         }
         if let dWeight {
-            precondition(weight.dtype == .f32, "Linear.backward: weight gradients need f32 weights, got \(weight.dtype)")
+            precondition(weight.encoding == .f32, "Linear.backward: weight gradients need f32 weights, got \(weight.encoding)")
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(nOut), Int32(nIn), Int32(m),
                         1, dy, Int32(nOut), x, Int32(nIn), 1, dWeight, Int32(nIn))
         }
@@ -117,7 +115,7 @@ public enum Linear {
             for i in 0..<m { (out + i * nOut).update(from: bias, count: nOut) }
         }
         let beta: Float = bias == nil ? 0 : 1
-        if weight.dtype == .f32 {
+        if weight.encoding == .f32 {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(nOut), Int32(nIn),
                         1, x, Int32(nIn), weight.base.assumingMemoryBound(to: Float.self), Int32(nIn),
                         beta, out, Int32(nOut))
@@ -141,7 +139,7 @@ public enum Linear {
         let cols = weight.cols
         Threads.parallelRanges(count, minChunk: max(1, 32768 / max(1, cols))) { range in
             for r in range {
-                Convert.decode(weight.row(r0 + r), dtype: weight.dtype, count: cols, into: buffer + r * cols)
+                Convert.decode(weight.row(r0 + r), weight.encoding, count: cols, into: buffer + r * cols)
             }
         }
     }

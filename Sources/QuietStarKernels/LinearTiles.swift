@@ -1,5 +1,3 @@
-import QuietStarFormat
-
 /// The batch-invariant kernel behind `Linear.forward`: `out[i, j] = Σ_k x[i, k] · W[j, k] + b[j]`
 /// with both operands read along `k` (the `[out, in]` layout the checkpoint stores, so nothing is
 /// packed or transposed).
@@ -39,7 +37,7 @@ enum LinearTiles {
         let chunks = min(blocks, Threads.count == 1 ? 1 : Threads.count * 4)
         // Per chunk: a decoded weight slice (non-f32 only) and parked accumulators (only when
         // the columns take more than one pass).
-        let decodedFloats = weight.dtype == .f32 ? 0 : blockCols * depth
+        let decodedFloats = weight.encoding == .f32 ? 0 : blockCols * depth
         let parkedFloats = passes > 1 ? blockRows * blockCols * 8 : 0
         let perChunk = decodedFloats + parkedFloats
         let buffers = scratch.floats(max(1, chunks * perChunk), slot: Linear.scratchSlots.lowerBound)
@@ -80,13 +78,13 @@ enum LinearTiles {
                 let phase = Phase(first: pass == 0, last: pass == passes - 1)
                 // This pass's weight slice: in place for f32, else decoded rows j0..<j1.
                 let w: UnsafePointer<Float>, ldw: Int
-                if weight.dtype == .f32 {
+                if weight.encoding == .f32 {
                     w = weight.base.assumingMemoryBound(to: Float.self) + j0 * nIn + k0
                     ldw = nIn
                 } else {
-                    let skip = Convert.byteCount(weight.dtype, count: k0)
+                    let skip = Convert.byteCount(weight.encoding, count: k0)
                     for j in j0..<j1 where !isDecoded {
-                        Convert.decode(weight.row(j) + skip, dtype: weight.dtype, count: count,
+                        Convert.decode(weight.row(j) + skip, weight.encoding, count: count,
                                        into: decoded + (j - j0) * depth)
                     }
                     w = UnsafePointer(decoded)

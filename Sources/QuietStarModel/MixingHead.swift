@@ -53,9 +53,9 @@ public struct MixingHead: @unchecked Sendable {
             (ws.input + r * 2 * h + h).update(from: thought + r * h, count: h)
         }
         Linear.forward(x: ws.input, rows: rows, weight: w0, bias: b0, out: ws.first, scratch: ws.scratch)
-        Self.relu(ws.first, rows * h)
+        Elementwise.relu(ws.first, count: rows * h)
         Linear.forward(x: ws.first, rows: rows, weight: w1, bias: b1, out: ws.second, scratch: ws.scratch)
-        Self.relu(ws.second, rows * h)
+        Elementwise.relu(ws.second, count: rows * h)
         Linear.forward(x: ws.second, rows: rows, weight: w2, bias: nil, out: ws.result, scratch: ws.scratch)
         for r in 0..<rows {
             let z = ws.result[r]
@@ -80,27 +80,16 @@ public struct MixingHead: @unchecked Sendable {
         }
         Linear.backward(dy: dz, x: ws.second, rows: rows, weight: w2, dx: d2, accumulateDx: false,
                         dWeight: gradients?.w2, dBias: nil, scratch: ws.scratch)
-        Self.reluBackward(d2, ws.second, rows * h)
+        Elementwise.reluBackward(d2, post: ws.second, count: rows * h)
         Linear.backward(dy: d2, x: ws.first, rows: rows, weight: w1, dx: d1, accumulateDx: false,
                         dWeight: gradients?.w1, dBias: gradients?.b1, scratch: ws.scratch)
-        Self.reluBackward(d1, ws.first, rows * h)
+        Elementwise.reluBackward(d1, post: ws.first, count: rows * h)
         Linear.backward(dy: d1, x: ws.input, rows: rows, weight: w0, dx: dInput, accumulateDx: false,
                         dWeight: gradients?.w0, dBias: gradients?.b0, scratch: ws.scratch)
         for r in 0..<rows {
             if let dBase { for i in 0..<h { dBase[r * h + i] += dInput[r * 2 * h + i] } }
             if let dThought { for i in 0..<h { dThought[r * h + i] += dInput[r * 2 * h + h + i] } }
         }
-    }
-
-    @inline(__always)
-    static func relu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n where !(x[i] > 0) { x[i] = 0 }
-    }
-
-    /// `dy *= relu'(pre)`, read from the post-ReLU values (positive exactly where the input was).
-    @inline(__always)
-    static func reluBackward(_ dy: UnsafeMutablePointer<Float>, _ post: UnsafePointer<Float>, _ n: Int) {
-        for i in 0..<n where !(post[i] > 0) { dy[i] = 0 }
     }
 }
 

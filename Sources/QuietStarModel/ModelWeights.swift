@@ -86,7 +86,7 @@ public final class ModelWeights: @unchecked Sendable {
         }
         func matrix(_ name: String, rows: Int, cols: Int) throws(ModelError) -> WeightMatrix {
             let t = try view(name, [rows, cols])
-            return WeightMatrix(dtype: t.dtype, rows: rows, cols: cols, base: t.bytes.baseAddress!)
+            return WeightMatrix(encoding: try WeightEncoding(t.dtype, tensor: name), rows: rows, cols: cols, base: t.bytes.baseAddress!)
         }
         func vector(_ name: String, _ count: Int) throws(ModelError) -> UnsafePointer<Float> {
             let t = try view(name, [count])
@@ -133,14 +133,7 @@ public final class ModelWeights: @unchecked Sendable {
     /// Bytes of weight data one token's forward pass streams from memory (every layer matrix and
     /// the output head): the numerator of the batch-1 decode bandwidth bound.
     public var bytesPerToken: Int {
-        func bytes(_ w: WeightMatrix) -> Int {
-            switch w.dtype {
-            case .f32: return w.rows * w.cols * 4
-            case .f16, .bf16: return w.rows * w.cols * 2
-            case .q8_0: return w.rows * (w.cols / 32) * 34
-            default: return 0
-            }
-        }
+        func bytes(_ w: WeightMatrix) -> Int { w.byteCount }
         var total = bytes(output)
         for layer in layers {
             total += bytes(layer.q) + bytes(layer.k) + bytes(layer.v) + bytes(layer.o)
@@ -168,4 +161,19 @@ final class VectorArena {
     }
 
     deinit { for p in blocks { p.deallocate() } }
+}
+
+extension WeightEncoding {
+    /// The kernel layout of a checkpoint's floating-point dtype; an integer dtype is an error
+    /// naming `tensor`.
+    init(_ dtype: DType, tensor: String) throws(ModelError) {
+        switch dtype {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        case .q8_0: self = .q8_0
+        case .i32, .i64, .u8:
+            throw ModelError(.invalidModel, "tensor \(tensor) has dtype \(dtype), expected f32, f16, bf16 or q8_0")
+        }
+    }
 }

@@ -109,7 +109,7 @@ public final class ThoughtParameters: @unchecked Sendable {
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws(ModelError) -> WeightMatrix {
             let t = try view(name, [rows, cols])
-            return WeightMatrix(dtype: t.dtype, rows: rows, cols: cols, base: t.bytes.baseAddress!)
+            return WeightMatrix(encoding: try WeightEncoding(t.dtype, tensor: name), rows: rows, cols: cols, base: t.bytes.baseAddress!)
         }
         let head = MixingHead(hiddenSize: h, w0: try matrix("mixing_head.0.weight", h, 2 * h), b0: try vector("mixing_head.0.bias", h),
                               w1: try matrix("mixing_head.1.weight", h, h), b1: try vector("mixing_head.1.bias", h),

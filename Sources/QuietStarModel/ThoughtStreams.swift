@@ -143,12 +143,7 @@ final class ThoughtMixer {
         guard rows > 0 else { return }
         precondition(rows <= capacity, "ThoughtMixer: reserve(rows:) first")
         head.forward(base: base, thought: end, rows: rows, workspace: workspace, weights: w)
-        let h = hidden
-        let (b, e, m, w) = (base, end, mixed, self.w)
-        for r in 0..<rows {
-            let wr = w[r], keep = 1 - wr
-            for i in 0..<h { m[r * h + i] = keep * b[r * h + i] + wr * e[r * h + i] }
-        }
+        Elementwise.blend(base, end, weights: w, rows: rows, dim: hidden, into: mixed)
         Linear.forward(x: mixed, rows: rows, weight: weights.output, bias: nil, out: logits, scratch: scratch)
     }
 }

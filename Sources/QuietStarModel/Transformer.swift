@@ -219,23 +219,3 @@ public final class StepProfile: @unchecked Sendable {
 
     public func reset() { nanoseconds = nanoseconds.map { _ in 0 } }
 }
-
-/// Elementwise helpers the step needs that are not kernels of their own.
-enum Elementwise {
-    /// out = a + b (out may alias a or b).
-    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        Threads.parallelRanges(count, minChunk: 1 << 15) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-                let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(out + i).storeBytes(of: va + vb, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < range.upperBound {
-                out[i] = a[i] + b[i]
-                i += 1
-            }
-        }
-    }
-}

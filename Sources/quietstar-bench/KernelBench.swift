@@ -53,11 +53,11 @@ struct KernelBench: ParsableCommand {
     /// a checkpoint writer would).
     static func weight(rows: Int, cols: Int, dtype: DType, seed: UInt64) -> (BenchBuffer<UInt8>, WeightMatrix) {
         let values = BenchBuffer<Float>(random: rows * cols, scale: 1 / Float(cols).squareRoot(), seed: seed)
-        let bytes = Convert.byteCount(dtype, count: cols) * rows
+        let bytes = Convert.byteCount(WeightEncoding(rawValue: dtype.name)!, count: cols) * rows
         let raw = BenchBuffer<UInt8>(count: bytes)
         DTypeCodec.encode(UnsafeBufferPointer(start: values.pointer, count: rows * cols), as: dtype,
                           into: UnsafeMutableRawBufferPointer(start: raw.pointer, count: bytes))
-        return (raw, WeightMatrix(dtype: dtype, rows: rows, cols: cols, base: UnsafeRawPointer(raw.pointer)))
+        return (raw, WeightMatrix(encoding: WeightEncoding(rawValue: dtype.name)!, rows: rows, cols: cols, base: UnsafeRawPointer(raw.pointer)))
     }
 
     static let dtypes: [DType] = [.f32, .f16, .bf16, .q8_0]
@@ -69,7 +69,7 @@ struct KernelBench: ParsableCommand {
         for dtype in Self.dtypes {
             let (raw, _) = Self.weight(rows: 64, cols: d.hidden, dtype: dtype, seed: 5)
             let t = Bench.measure(minTime: minTime) {
-                Convert.decode(UnsafeRawPointer(raw.pointer), dtype: dtype, count: n, into: out.pointer)
+                Convert.decode(UnsafeRawPointer(raw.pointer), WeightEncoding(rawValue: dtype.name)!, count: n, into: out.pointer)
             }
             BenchOutput.emit([("bench", "convert"), ("dtype", .string(dtype.name)), ("elements", .int(n)),
                               ("g_elements_per_s", .double(Double(n) / t.median / 1e9))] + t.fields)
@@ -90,7 +90,7 @@ struct KernelBench: ParsableCommand {
             let storage = BenchBuffer<UInt8>(count: copies * w0.byteCount)
             for c in 0..<copies { (storage.pointer + c * w0.byteCount).update(from: raw.pointer, count: w0.byteCount) }
             let weights = (0..<copies).map {
-                WeightMatrix(dtype: dtype, rows: nOut, cols: nIn, base: UnsafeRawPointer(storage.pointer + $0 * w0.byteCount))
+                WeightMatrix(encoding: WeightEncoding(rawValue: dtype.name)!, rows: nOut, cols: nIn, base: UnsafeRawPointer(storage.pointer + $0 * w0.byteCount))
             }
             var next = 0
             let bytesPerWeight = Double(w0.byteCount) / Double(nIn * nOut)

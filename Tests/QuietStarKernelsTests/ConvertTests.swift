@@ -12,7 +12,7 @@ import Testing
         var out = [Float](repeating: .nan, count: expected.count)
         raw.withUnsafeBytes { src in
             out.withUnsafeMutableBufferPointer { dst in
-                Convert.decode(src.baseAddress!, dtype: .named(dtype), count: expected.count, into: dst.baseAddress!)
+                Convert.decode(src.baseAddress!, .named(dtype), count: expected.count, into: dst.baseAddress!)
             }
         }
         // Decoding is exact: every stored value is representable in f32.
@@ -26,8 +26,8 @@ import Testing
         let count = patterns.count - 1  // 65535: not a multiple of 8 or 16
         var f16 = [Float](repeating: 0, count: count), bf16 = [Float](repeating: 0, count: count)
         patterns.withUnsafeBytes { src in
-            Convert.decode(src.baseAddress!, dtype: .f16, count: count, into: &f16)
-            Convert.decode(src.baseAddress!, dtype: .bf16, count: count, into: &bf16)
+            Convert.decode(src.baseAddress!, .f16, count: count, into: &f16)
+            Convert.decode(src.baseAddress!, .bf16, count: count, into: &bf16)
         }
         var bad16 = 0, badBF = 0
         for i in 0..<count {
@@ -57,7 +57,7 @@ import Testing
             }
         }
         var out = [Float](repeating: 0, count: blocks * 32)
-        raw.withUnsafeBytes { Convert.decode($0.baseAddress!, dtype: .q8_0, count: blocks * 32, into: &out) }
+        raw.withUnsafeBytes { Convert.decode($0.baseAddress!, .q8_0, count: blocks * 32, into: &out) }
         #expect(out == expected)
     }
 
@@ -66,7 +66,7 @@ import Testing
         #expect(Convert.byteCount(.f16, count: 64) == 128)
         #expect(Convert.byteCount(.bf16, count: 64) == 128)
         #expect(Convert.byteCount(.q8_0, count: 64) == 68)
-        let w = WeightMatrix(dtype: .q8_0, rows: 3, cols: 96, base: UnsafeRawPointer(bitPattern: 64)!)
+        let w = WeightMatrix(encoding: .q8_0, rows: 3, cols: 96, base: UnsafeRawPointer(bitPattern: 64)!)
         #expect(w.rowBytes == 102 && w.byteCount == 306)
     }
 }
@@ -158,7 +158,7 @@ import Testing
         values[0] = 0; values[1] = -0.0; values[2] = 65504; values[3] = 1e-7; values[4] = -2.5e-5
         values[40] = 1e-3  // a block whose other values are large
         for i in 64..<96 { values[i] = 0 }  // an all-zero q8_0 block
-        let bytes = Convert.byteCount(dtype, count: values.count)
+        let bytes = Convert.byteCount(WeightEncoding(dtype), count: values.count)
         var raw = [UInt8](repeating: 0, count: bytes)
         values.withUnsafeBufferPointer { src in
             raw.withUnsafeMutableBytes { DTypeCodec.encode(src, as: dtype, into: $0) }
@@ -166,7 +166,7 @@ import Testing
         var expected = [Float](repeating: 0, count: values.count), actual = expected
         raw.withUnsafeBytes { src in
             expected.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: dtype, into: $0) }
-            Convert.decode(src.baseAddress!, dtype: dtype, count: values.count, into: &actual)
+            Convert.decode(src.baseAddress!, WeightEncoding(dtype), count: values.count, into: &actual)
         }
         #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "\(dtype)")
     }

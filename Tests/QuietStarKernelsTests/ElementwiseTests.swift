@@ -199,7 +199,7 @@ import Testing
         func loss(_ t: [Float]) -> Double {
             var out = [Float](repeating: 0, count: ids.count * dim)
             t.withUnsafeBytes { raw in
-                Embedding.forward(table: WeightMatrix(dtype: .f32, rows: vocab, cols: dim, base: raw.baseAddress!),
+                Embedding.forward(table: WeightMatrix(encoding: .f32, rows: vocab, cols: dim, base: raw.baseAddress!),
                                   ids: ids, count: ids.count, out: &out)
             }
             return dot64(out, dy)

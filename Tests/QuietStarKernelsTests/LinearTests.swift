@@ -46,7 +46,7 @@ import Testing
                                 scratch: scratch, panel: panel)
                 expectClose(acc, ref.floats("\(name)/dx").map { $0 + 2 }, "\(name) accumulated dx (panel \(panel ?? 0))")
             }
-            if w.dtype == .f32 {
+            if w.encoding == .f32 {
                 var dW = [Float](repeating: 1, count: nOut * nIn), dB = [Float](repeating: -1, count: nOut)
                 dB.withUnsafeMutableBufferPointer { db in
                     Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: nil, accumulateDx: false,
@@ -82,7 +82,7 @@ import Testing
         func loss(_ x: [Float], _ wv: [Float], _ b: [Float]) -> Double {
             var y = [Float](repeating: 0, count: m * nOut)
             wv.withUnsafeBytes { raw in
-                let w = WeightMatrix(dtype: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
+                let w = WeightMatrix(encoding: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
                 Linear.forward(x: x, rows: m, weight: w, bias: b, out: &y, scratch: scratch)
             }
             return dot64(y, dy)
@@ -90,7 +90,7 @@ import Testing
         var dx = [Float](repeating: 0, count: m * nIn), dW = [Float](repeating: 0, count: nOut * nIn)
         var dB = [Float](repeating: 0, count: nOut)
         wv.withUnsafeBytes { raw in
-            let w = WeightMatrix(dtype: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
+            let w = WeightMatrix(encoding: .f32, rows: nOut, cols: nIn, base: raw.baseAddress!)
             Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: false, dWeight: &dW, dBias: &dB)
         }
         expectGradient(x, analytic: dx, "Linear dx") { loss($0, wv, b) }
@@ -109,10 +109,10 @@ import Testing
         var rng = TestRandom(seed: 77)
         let m = 101, nOut = 70
         let x = rng.floats(m * nIn), values = rng.floats(nOut * nIn, scale: 0.5), bias = rng.floats(nOut)
-        var raw = [UInt8](repeating: 0, count: Convert.byteCount(dtype, count: nOut * nIn))
+        var raw = [UInt8](repeating: 0, count: Convert.byteCount(WeightEncoding(dtype), count: nOut * nIn))
         values.withUnsafeBufferPointer { src in raw.withUnsafeMutableBytes { DTypeCodec.encode(src, as: dtype, into: $0) } }
         let scratch = Scratch()
-        withWeight(raw, dtype: dtype, rows: nOut, cols: nIn) { w in
+        withWeight(raw, dtype: WeightEncoding(dtype), rows: nOut, cols: nIn) { w in
             func run(_ rows: [Int]) -> [UInt32] {
                 let input = rows.flatMap { x[($0 * nIn)..<(($0 + 1) * nIn)] }
                 var y = [Float](repeating: .nan, count: rows.count * nOut)
@@ -133,7 +133,7 @@ import Testing
             }
             // And the bits are a correct product (against an f64 dot of the decoded weights).
             var decoded = [Float](repeating: 0, count: nOut * nIn)
-            raw.withUnsafeBytes { Convert.decode($0.baseAddress!, dtype: dtype, count: nOut * nIn, into: &decoded) }
+            raw.withUnsafeBytes { Convert.decode($0.baseAddress!, WeightEncoding(dtype), count: nOut * nIn, into: &decoded) }
             var worst: Double = 0
             for i in 0..<m {
                 for j in 0..<nOut {

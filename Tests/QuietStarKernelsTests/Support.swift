@@ -132,12 +132,15 @@ func dot64(_ a: [Float], _ b: [Float]) -> Double {
 }
 
 /// A `WeightMatrix` over a byte array kept alive for the duration of `body`.
-func withWeight<R>(_ bytes: [UInt8], dtype: DType, rows: Int, cols: Int, _ body: (WeightMatrix) -> R) -> R {
+func withWeight<R>(_ bytes: [UInt8], dtype: WeightEncoding, rows: Int, cols: Int, _ body: (WeightMatrix) -> R) -> R {
     bytes.withUnsafeBytes { raw in
-        body(WeightMatrix(dtype: dtype, rows: rows, cols: cols, base: raw.baseAddress!))
+        body(WeightMatrix(encoding: dtype, rows: rows, cols: cols, base: raw.baseAddress!))
     }
 }
 
-extension DType {
-    static func named(_ name: String) -> DType { DType(name: name)! }
+extension WeightEncoding {
+    static func named(_ name: String) -> WeightEncoding { WeightEncoding(rawValue: name)! }
+
+    /// The kernel layout of a checkpoint dtype (the tests cross-check against Format's codec).
+    init(_ dtype: DType) { self.init(rawValue: dtype.name)! }
 }

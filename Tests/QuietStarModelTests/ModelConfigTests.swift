@@ -83,7 +83,7 @@ import Testing
         func mapped(_ name: String) -> UnsafeRawPointer? { file.storedBytes(file.info(name)!).baseAddress }
         #expect(weights.embedding.base == mapped("token_embedding.weight"))
         #expect(weights.layers[1].down.base == mapped("layers.1.ffn.down.weight"))
-        #expect(weights.layers[0].q.dtype == dtype && weights.output.dtype == dtype)
+        #expect(weights.layers[0].q.encoding.rawValue == dtype.name && weights.output.encoding.rawValue == dtype.name)
         #expect(weights.output.base == mapped("output.weight"))
     }
 }

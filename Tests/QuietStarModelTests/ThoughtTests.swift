@@ -185,11 +185,11 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
             w0.withUnsafeBufferPointer { w0 in b0.withUnsafeBufferPointer { b0 in w1.withUnsafeBufferPointer { w1 in
                 b1.withUnsafeBufferPointer { b1 in w2.withUnsafeBufferPointer { w2 in
                     body(MixingHead(hiddenSize: h,
-                                    w0: WeightMatrix(dtype: .f32, rows: h, cols: 2 * h, base: UnsafeRawPointer(w0.baseAddress!)),
+                                    w0: WeightMatrix(encoding: .f32, rows: h, cols: 2 * h, base: UnsafeRawPointer(w0.baseAddress!)),
                                     b0: b0.baseAddress!,
-                                    w1: WeightMatrix(dtype: .f32, rows: h, cols: h, base: UnsafeRawPointer(w1.baseAddress!)),
+                                    w1: WeightMatrix(encoding: .f32, rows: h, cols: h, base: UnsafeRawPointer(w1.baseAddress!)),
                                     b1: b1.baseAddress!,
-                                    w2: WeightMatrix(dtype: .f32, rows: 1, cols: h, base: UnsafeRawPointer(w2.baseAddress!)),
+                                    w2: WeightMatrix(encoding: .f32, rows: 1, cols: h, base: UnsafeRawPointer(w2.baseAddress!)),
                                     output: output))
                 } }
             } } }

@@ -27,7 +27,7 @@ import Testing
         let dir = TemporaryDirectory()
         let config = TestConfigs.quantisable
         let (file, weights) = try randomWeights(config, dtype: dtype, in: dir)
-        #expect(weights.layers[0].q.dtype == dtype)
+        #expect(weights.layers[0].q.encoding.rawValue == dtype.name)
         let transformer = Transformer(weights: weights)
         let tokens = testTokens(13, vocab: config.vocabSize, seed: 5)
         // Prefill (sgemm over decoded panels) and single-row decode (fused kernel) both.
