@@ -22,37 +22,41 @@ var targets: [Target] = [
     .target(name: "QuietStarFormat", dependencies: ["CZstd"], swiftSettings: fastMath),
     // The numeric floor: forward (and backward) kernels on unsafe buffers.
     .target(name: "QuietStarKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+    // The checkpoint conventions (spec section 12): llama.* config, tensor names and shapes,
+    // quietstar.* keys, training-state names. Above the container, below everything that reads a model.
+    .target(name: "QuietStarCheckpoint", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),
     // Byte and Hugging Face BPE tokenizers.
     .target(name: "QuietStarTokenizer", dependencies: ["QuietStarFormat", "QuietStarJSON"], swiftSettings: fastMath),
     // The transformer, KV cache, mixing head, thought-augmented scoring and generation.
     .target(name: "QuietStarModel",
-            dependencies: ["QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer"],
+            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer"],
             swiftSettings: fastMath),
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
     .target(name: "QuietStarInterop",
-            dependencies: ["QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"],
+            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON"],
             swiftSettings: fastMath),
 ]
 
 let executables: [(name: String, dependencies: [Target.Dependency])] = [
-    ("quietstar-inspect", ["QuietStarFormat", "QuietStarJSON", "QuietStarCLI", argumentParser]),
-    ("quietstar-convert", ["QuietStarFormat", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
+    ("quietstar-inspect", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarJSON", "QuietStarCLI", argumentParser]),
+    ("quietstar-convert", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
                            "QuietStarCLI", argumentParser]),
     ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
                        argumentParser]),
-    ("quietstar-bench", ["QuietStarFormat", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
+    ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
 ]
 targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
 
 let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarJSONTests", ["QuietStarJSON"]),
     ("QuietStarFormatTests", ["QuietStarFormat", "CZstd"]),
+    ("QuietStarCheckpointTests", ["QuietStarCheckpoint", "QuietStarFormat"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
-    ("QuietStarModelTests", ["QuietStarModel", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
+    ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
                              "QuietStarInterop"]),
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
@@ -65,6 +69,7 @@ let package = Package(
     products: [
         // Everything the tools do is available to Swift callers through these libraries.
         .library(name: "QuietStarFormat", targets: ["QuietStarFormat"]),
+        .library(name: "QuietStarCheckpoint", targets: ["QuietStarCheckpoint"]),
         .library(name: "QuietStarKernels", targets: ["QuietStarKernels"]),
         .library(name: "QuietStarTokenizer", targets: ["QuietStarTokenizer"]),
         .library(name: "QuietStarModel", targets: ["QuietStarModel"]),

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 
 /// Hugging Face model folder -> `.qstar`.
@@ -11,6 +12,9 @@ import QuietStarFormat
 public func convertFromHF(directory: String, output: String, options: ConversionOptions = ConversionOptions(),
                           progress: ((ConversionProgress) -> Void)? = nil) throws(InteropError) -> ConversionReport {
     let started = DispatchTime.now().uptimeNanoseconds
+    guard options.thoughtTokens <= UInt64(QuietStarSettings.maxThoughtTokens) else {
+        throw InteropError(.usage, "thought tokens (\(options.thoughtTokens)) must be at most \(QuietStarSettings.maxThoughtTokens)")
+    }
     let checkpoint = try HFCheckpoint(directory: directory)
     var notes = checkpoint.notes
     let (config, warnings) = try HFModelConfig.parse(checkpoint.configJSON, path: checkpoint.configPath,

@@ -1,3 +1,5 @@
+import QuietStarCheckpoint
+
 /// The one place that knows how Hugging Face state-dict names map onto `.qstar` tensor names.
 ///
 /// ```
@@ -21,26 +23,26 @@ public enum HFTensorNames {
 
     private typealias Names = (hf: String, qstar: String)
 
-    private static let embedding: Names = ("model.embed_tokens.weight", "token_embedding.weight")
-    private static let finalNorm: Names = ("model.norm.weight", "output_norm.weight")
-    private static let outputHead: Names = ("lm_head.weight", "output.weight")
+    private static let embedding: Names = ("model.embed_tokens.weight", TensorNames.embedding)
+    private static let finalNorm: Names = ("model.norm.weight", TensorNames.outputNorm)
+    private static let outputHead: Names = ("lm_head.weight", TensorNames.output)
     /// The tensors outside the layers.
     private static let globalParts = [embedding, finalNorm, outputHead]
 
     /// The tensors of one layer, after `model.layers.N.` / `layers.N.`.
     private static let layerParts: [Names] = [
-        ("input_layernorm.weight", "attn_norm.weight"),
-        ("self_attn.q_proj.weight", "attn.q.weight"),
-        ("self_attn.k_proj.weight", "attn.k.weight"),
-        ("self_attn.v_proj.weight", "attn.v.weight"),
-        ("self_attn.q_proj.bias", "attn.q.bias"),
-        ("self_attn.k_proj.bias", "attn.k.bias"),
-        ("self_attn.v_proj.bias", "attn.v.bias"),
-        ("self_attn.o_proj.weight", "attn.o.weight"),
-        ("post_attention_layernorm.weight", "ffn_norm.weight"),
-        ("mlp.gate_proj.weight", "ffn.gate.weight"),
-        ("mlp.up_proj.weight", "ffn.up.weight"),
-        ("mlp.down_proj.weight", "ffn.down.weight"),
+        ("input_layernorm.weight", TensorNames.LayerPart.attnNorm.rawValue),
+        ("self_attn.q_proj.weight", TensorNames.LayerPart.q.rawValue),
+        ("self_attn.k_proj.weight", TensorNames.LayerPart.k.rawValue),
+        ("self_attn.v_proj.weight", TensorNames.LayerPart.v.rawValue),
+        ("self_attn.q_proj.bias", TensorNames.LayerPart.qBias.rawValue),
+        ("self_attn.k_proj.bias", TensorNames.LayerPart.kBias.rawValue),
+        ("self_attn.v_proj.bias", TensorNames.LayerPart.vBias.rawValue),
+        ("self_attn.o_proj.weight", TensorNames.LayerPart.o.rawValue),
+        ("post_attention_layernorm.weight", TensorNames.LayerPart.ffnNorm.rawValue),
+        ("mlp.gate_proj.weight", TensorNames.LayerPart.gate.rawValue),
+        ("mlp.up_proj.weight", TensorNames.LayerPart.up.rawValue),
+        ("mlp.down_proj.weight", TensorNames.LayerPart.down.rawValue),
     ]
 
     /// Every tensor the model described by `config` needs, in the order we write them:

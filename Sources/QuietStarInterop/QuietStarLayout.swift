@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarJSON
 
@@ -46,13 +47,13 @@ public enum QuietStarLayout {
     /// The extra tensors, in the order we write them.
     public static func entries(hiddenSize h: UInt64) -> [Entry] {
         [
-            Entry(hfName: "start_embedding", qstarName: "thought.start_embedding", hfShape: [2, h], qstarShape: [h], role: .thoughtEmbedding),
-            Entry(hfName: "end_embedding", qstarName: "thought.end_embedding", hfShape: [2, h], qstarShape: [h], role: .thoughtEmbedding),
-            Entry(hfName: "talk_head.0.0.weight", qstarName: "mixing_head.0.weight", hfShape: [h, 2 * h], qstarShape: [h, 2 * h], role: .plain),
-            Entry(hfName: "talk_head.0.0.bias", qstarName: "mixing_head.0.bias", hfShape: [h], qstarShape: [h], role: .plain),
-            Entry(hfName: "talk_head.0.2.weight", qstarName: "mixing_head.1.weight", hfShape: [h, h], qstarShape: [h, h], role: .plain),
-            Entry(hfName: "talk_head.0.2.bias", qstarName: "mixing_head.1.bias", hfShape: [h], qstarShape: [h], role: .plain),
-            Entry(hfName: "talk_head.0.4.weight", qstarName: "mixing_head.2.weight", hfShape: [1, h], qstarShape: [1, h], role: .plain),
+            Entry(hfName: "start_embedding", qstarName: TensorNames.Thought.startEmbedding.rawValue, hfShape: [2, h], qstarShape: [h], role: .thoughtEmbedding),
+            Entry(hfName: "end_embedding", qstarName: TensorNames.Thought.endEmbedding.rawValue, hfShape: [2, h], qstarShape: [h], role: .thoughtEmbedding),
+            Entry(hfName: "talk_head.0.0.weight", qstarName: TensorNames.Thought.mixing0Weight.rawValue, hfShape: [h, 2 * h], qstarShape: [h, 2 * h], role: .plain),
+            Entry(hfName: "talk_head.0.0.bias", qstarName: TensorNames.Thought.mixing0Bias.rawValue, hfShape: [h], qstarShape: [h], role: .plain),
+            Entry(hfName: "talk_head.0.2.weight", qstarName: TensorNames.Thought.mixing1Weight.rawValue, hfShape: [h, h], qstarShape: [h, h], role: .plain),
+            Entry(hfName: "talk_head.0.2.bias", qstarName: TensorNames.Thought.mixing1Bias.rawValue, hfShape: [h], qstarShape: [h], role: .plain),
+            Entry(hfName: "talk_head.0.4.weight", qstarName: TensorNames.Thought.mixing2Weight.rawValue, hfShape: [1, h], qstarShape: [1, h], role: .plain),
         ]
     }
 
@@ -88,15 +89,9 @@ public enum QuietStarLayout {
     public static func metadataEntries(startThoughtID: UInt64, endThoughtID: UInt64, thoughtTokens: UInt64)
         -> [(key: String, value: MetadataValue)]
     {
-        [
-            ("quietstar.start_thought_token_id", .uint(startThoughtID)),
-            ("quietstar.end_thought_token_id", .uint(endThoughtID)),
-            ("quietstar.thought_tokens", .uint(thoughtTokens)),
-            ("quietstar.embedding_scale", .float(embeddingScale)),
-            ("quietstar.mixing_head.hidden_layers", .uint(2)),
-            ("quietstar.mixing_head.output", .string("identity")),
-            ("quietstar.mixing_head.input", .string("concat_base_thought")),
-        ]
+        QuietStarSettings(startTokenId: Int32(startThoughtID), endTokenId: Int32(endThoughtID),
+                          thoughtTokens: Int(thoughtTokens), embeddingScale: embeddingScale,
+                          mixingHeadOutput: .identity).metadataEntries
     }
 
     /// Checks that a `.qstar` file's mixing head is the one the published layout can express.

@@ -1,3 +1,4 @@
+import QuietStarCheckpoint
 /// The working memory of transformer steps: every intermediate of the forward pass, addressable by
 /// layer, so a backward pass (training) finds what it needs.
 ///

@@ -24,12 +24,12 @@ public struct GenerationOptions: Sendable {
 
     public func validate() throws(ModelError) {
         try sampling.validate()
-        guard maxTokens >= 0 else { throw ModelError(.invalidArgument, "--max-tokens must be 0 or more, got \(maxTokens)") }
-        guard batchSize >= 1 else { throw ModelError(.invalidArgument, "--batch-size must be at least 1, got \(batchSize)") }
+        guard maxTokens >= 0 else { throw .invalidOption("maxTokens", "must be 0 or more, got \(maxTokens)", in: "GenerationOptions") }
+        guard batchSize >= 1 else { throw .invalidOption("batchSize", "must be at least 1, got \(batchSize)", in: "GenerationOptions") }
         guard maxStepTokens >= batchSize else {
             throw ModelError(.invalidArgument, "the step budget (\(maxStepTokens) tokens) must be at least the batch size (\(batchSize))")
         }
-        guard !stop.contains(where: \.isEmpty) else { throw ModelError(.invalidArgument, "--stop strings must not be empty") }
+        guard !stop.contains(where: \.isEmpty) else { throw .invalidOption("stop", "strings must not be empty", in: "GenerationOptions") }
     }
 }
 
@@ -76,7 +76,7 @@ public final class Generator {
                                   window: 4 * options.batchSize)
         // Thought markers are never text: plain generation from a Quiet-STaR model skips them.
         var sampling = options.sampling
-        for t in model.thoughtTokens where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
+        for t in model.thoughtMarkers where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
         sampler = Sampler(options: sampling, vocabSize: model.config.vocabSize)
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import QuietStarCheckpoint
 import QuietStarKernels
 
 /// A contiguous run of cache rows, `[start, start + count)`, in arena row numbers.

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarKernels
 
 /// The Quiet-STaR mixing head ("talk head"): how much of the post-thought hidden state to use.
@@ -11,9 +12,8 @@ import QuietStarKernels
 /// A plain struct of views, like `LayerWeights`: loaded from a checkpoint the matrices point into
 /// the mapped file in whatever dtype it stores; a trainer builds one over its own f32 buffers.
 public struct MixingHead: @unchecked Sendable {
-    public enum Output: String, Sendable, Equatable {
-        case identity, sigmoid
-    }
+    /// How the head's scalar becomes `w` (`quietstar.mixing_head.output`).
+    public typealias Output = MixingHeadOutput
 
     public let hiddenSize: Int
     /// `[hidden, 2 x hidden]` and `[hidden]`.

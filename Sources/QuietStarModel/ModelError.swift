@@ -1,3 +1,4 @@
+import QuietStarCheckpoint
 import QuietStarFormat
 
 /// Why a model could not be loaded or run. Every message names what was wrong and where (the
@@ -16,10 +17,23 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
 
     public var kind: Kind
     public var message: String
+    /// For an invalid option value: the option as `Type.property` (`"ThoughtOptions.thoughtTokens"`)
+    /// and what it must be (`"must be in 0...256, got 300"`). The library speaks of its own
+    /// options; a command-line tool maps `option` to its flag and prints `requirement` after it.
+    public var option: String?
+    public var requirement: String?
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
+    }
+
+    /// `option` (a property of `type`) has a value it cannot take; `requirement` says what it must be.
+    public static func invalidOption(_ option: String, _ requirement: String, in type: String) -> ModelError {
+        var error = ModelError(.invalidArgument, "\(type).\(option) \(requirement)")
+        error.option = "\(type).\(option)"
+        error.requirement = requirement
+        return error
     }
 
     public var description: String { message }
@@ -30,5 +44,10 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         case .io: self.init(.missingFile, error.description)
         default: self.init(.invalidModel, error.description)
         }
+    }
+
+    /// A checkpoint that breaks the conventions is not a usable model; the text names the key.
+    public init(_ error: CheckpointError) {
+        self.init(.invalidModel, error.description)
     }
 }

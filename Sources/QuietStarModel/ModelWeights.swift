@@ -1,3 +1,4 @@
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarKernels
 
@@ -97,34 +98,35 @@ public final class ModelWeights: @unchecked Sendable {
         }
 
         let c = config
-        let embedding = try matrix("token_embedding.weight", rows: c.vocabSize, cols: c.hiddenSize)
+        func matrix(_ l: Int, _ part: TensorNames.LayerPart) throws(ModelError) -> WeightMatrix {
+            let shape = part.shape(c)
+            return try matrix(TensorNames.layer(l, part), rows: shape[0], cols: shape[1])
+        }
+        func vector(_ l: Int, _ part: TensorNames.LayerPart) throws(ModelError) -> UnsafePointer<Float> {
+            try vector(TensorNames.layer(l, part), part.shape(c)[0])
+        }
+        let embedding = try matrix(TensorNames.embedding, rows: c.vocabSize, cols: c.hiddenSize)
         var layers: [LayerWeights] = []
         layers.reserveCapacity(c.layerCount)
         for l in 0..<c.layerCount {
-            let p = "layers.\(l)."
             layers.append(LayerWeights(
-                attnNorm: try vector(p + "attn_norm.weight", c.hiddenSize),
-                q: try matrix(p + "attn.q.weight", rows: c.queryDim, cols: c.hiddenSize),
-                k: try matrix(p + "attn.k.weight", rows: c.kvDim, cols: c.hiddenSize),
-                v: try matrix(p + "attn.v.weight", rows: c.kvDim, cols: c.hiddenSize),
-                o: try matrix(p + "attn.o.weight", rows: c.hiddenSize, cols: c.queryDim),
-                qBias: c.attentionBias ? try vector(p + "attn.q.bias", c.queryDim) : nil,
-                kBias: c.attentionBias ? try vector(p + "attn.k.bias", c.kvDim) : nil,
-                vBias: c.attentionBias ? try vector(p + "attn.v.bias", c.kvDim) : nil,
-                ffnNorm: try vector(p + "ffn_norm.weight", c.hiddenSize),
-                gate: try matrix(p + "ffn.gate.weight", rows: c.intermediateSize, cols: c.hiddenSize),
-                up: try matrix(p + "ffn.up.weight", rows: c.intermediateSize, cols: c.hiddenSize),
-                down: try matrix(p + "ffn.down.weight", rows: c.hiddenSize, cols: c.intermediateSize)))
+                attnNorm: try vector(l, .attnNorm),
+                q: try matrix(l, .q), k: try matrix(l, .k), v: try matrix(l, .v), o: try matrix(l, .o),
+                qBias: c.attentionBias ? try vector(l, .qBias) : nil,
+                kBias: c.attentionBias ? try vector(l, .kBias) : nil,
+                vBias: c.attentionBias ? try vector(l, .vBias) : nil,
+                ffnNorm: try vector(l, .ffnNorm),
+                gate: try matrix(l, .gate), up: try matrix(l, .up), down: try matrix(l, .down)))
         }
-        let outputNorm = try vector("output_norm.weight", c.hiddenSize)
+        let outputNorm = try vector(TensorNames.outputNorm, c.hiddenSize)
         let output: WeightMatrix
         if c.tieEmbeddings {
-            if file.info("output.weight") != nil {
+            if file.info(TensorNames.output) != nil {
                 throw ModelError(.invalidModel, "\(file.path): llama.tie_embeddings is true but an output.weight tensor is present; which one is meant is ambiguous")
             }
             output = embedding
         } else {
-            output = try matrix("output.weight", rows: c.vocabSize, cols: c.hiddenSize)
+            output = try matrix(TensorNames.output, rows: c.vocabSize, cols: c.hiddenSize)
         }
         self.init(config: config, embedding: embedding, layers: layers, outputNorm: outputNorm, output: output,
                   owners: [file, vectors, TensorViewOwner(views)])

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarTokenizer
 
@@ -73,45 +74,31 @@ public enum RandomModel {
             func vector(_ name: String, _ values: [Float]) throws(QStarError) {
                 try writer.addTensor(name: name, dtype: .f32, shape: [values.count], float32: values)
             }
-            try matrix("token_embedding.weight", c.vocabSize, c.hiddenSize, scales.embedding)
-            for l in 0..<c.layerCount {
-                let p = "layers.\(l)."
-                try vector(p + "attn_norm.weight", gains(c.hiddenSize))
-                try matrix(p + "attn.q.weight", c.queryDim, c.hiddenSize, scales.matrix)
-                try matrix(p + "attn.k.weight", c.kvDim, c.hiddenSize, scales.matrix)
-                try matrix(p + "attn.v.weight", c.kvDim, c.hiddenSize, scales.matrix)
-                if c.attentionBias {
-                    try vector(p + "attn.q.bias", normal(c.queryDim, scales.bias))
-                    try vector(p + "attn.k.bias", normal(c.kvDim, scales.bias))
-                    try vector(p + "attn.v.bias", normal(c.kvDim, scales.bias))
+            // Every tensor in the conventions' order; matrices drawn at their scale, norm gains
+            // around 1, biases small.
+            for entry in TensorNames.model(c) {
+                let isEmbedding = entry.name == TensorNames.embedding || entry.name == TensorNames.output
+                if entry.shape.count == 2 {
+                    try matrix(entry.name, entry.shape[0], entry.shape[1], isEmbedding ? scales.embedding : scales.matrix)
+                } else if entry.name.hasSuffix(".bias") {
+                    try vector(entry.name, normal(entry.shape[0], scales.bias))
+                } else {
+                    try vector(entry.name, gains(entry.shape[0]))
                 }
-                try matrix(p + "attn.o.weight", c.hiddenSize, c.queryDim, scales.matrix)
-                try vector(p + "ffn_norm.weight", gains(c.hiddenSize))
-                try matrix(p + "ffn.gate.weight", c.intermediateSize, c.hiddenSize, scales.matrix)
-                try matrix(p + "ffn.up.weight", c.intermediateSize, c.hiddenSize, scales.matrix)
-                try matrix(p + "ffn.down.weight", c.hiddenSize, c.intermediateSize, scales.matrix)
             }
-            try vector("output_norm.weight", gains(c.hiddenSize))
-            if !c.tieEmbeddings { try matrix("output.weight", c.vocabSize, c.hiddenSize, scales.embedding) }
             var quietStarMetadata: [(key: String, value: MetadataValue)] = []
             if let q = quietStar {
                 let h = c.hiddenSize, fan = Float(h).squareRoot()
-                try vector("thought.start_embedding", normal(h, scales.embedding))
-                try vector("thought.end_embedding", normal(h, scales.embedding))
-                try matrix("mixing_head.0.weight", h, 2 * h, 1 / fan)
-                try vector("mixing_head.0.bias", normal(h, scales.bias))
-                try matrix("mixing_head.1.weight", h, h, 1.5 / fan)
-                try vector("mixing_head.1.bias", normal(h, scales.bias))
-                try matrix("mixing_head.2.weight", 1, h, 1 / fan)
-                quietStarMetadata = [
-                    ("quietstar.start_thought_token_id", .uint(UInt64(q.startTokenId))),
-                    ("quietstar.end_thought_token_id", .uint(UInt64(q.endTokenId))),
-                    ("quietstar.thought_tokens", .uint(UInt64(q.thoughtTokens))),
-                    ("quietstar.embedding_scale", .float(1)),
-                    ("quietstar.mixing_head.hidden_layers", .uint(2)),
-                    ("quietstar.mixing_head.output", .string(q.output.rawValue)),
-                    ("quietstar.mixing_head.input", .string("concat_base_thought")),
-                ]
+                try vector(TensorNames.Thought.startEmbedding.rawValue, normal(h, scales.embedding))
+                try vector(TensorNames.Thought.endEmbedding.rawValue, normal(h, scales.embedding))
+                try matrix(TensorNames.Thought.mixing0Weight.rawValue, h, 2 * h, 1 / fan)
+                try vector(TensorNames.Thought.mixing0Bias.rawValue, normal(h, scales.bias))
+                try matrix(TensorNames.Thought.mixing1Weight.rawValue, h, h, 1.5 / fan)
+                try vector(TensorNames.Thought.mixing1Bias.rawValue, normal(h, scales.bias))
+                try matrix(TensorNames.Thought.mixing2Weight.rawValue, 1, h, 1 / fan)
+                quietStarMetadata = QuietStarSettings(startTokenId: q.startTokenId, endTokenId: q.endTokenId,
+                                                      thoughtTokens: q.thoughtTokens, embeddingScale: 1,
+                                                      mixingHeadOutput: q.output).metadataEntries
             }
             try writer.finish(metadata: Metadata(c.metadataEntries + extraMetadata + quietStarMetadata))
         } catch {

@@ -24,10 +24,10 @@ public struct SamplingOptions: Sendable, Equatable {
     /// Checks the ranges; the message names the option as the command line spells it.
     public func validate() throws(ModelError) {
         guard temperature.isFinite, temperature >= 0 else {
-            throw ModelError(.invalidArgument, "--temperature must be 0 (greedy) or positive, got \(temperature)")
+            throw .invalidOption("temperature", "must be 0 (greedy) or positive, got \(temperature)", in: "SamplingOptions")
         }
-        guard topK >= 0 else { throw ModelError(.invalidArgument, "--top-k must be 0 (off) or positive, got \(topK)") }
-        guard topP > 0, topP <= 1 else { throw ModelError(.invalidArgument, "--top-p must be in (0, 1], got \(topP)") }
+        guard topK >= 0 else { throw .invalidOption("topK", "must be 0 (off) or positive, got \(topK)", in: "SamplingOptions") }
+        guard topP > 0, topP <= 1 else { throw .invalidOption("topP", "must be in (0, 1], got \(topP)", in: "SamplingOptions") }
     }
 }
 

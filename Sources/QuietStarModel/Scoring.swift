@@ -16,7 +16,7 @@ public struct ScoreOptions: Sendable {
     public init() {}
 
     public func validate() throws(ModelError) {
-        guard batchSize >= 1 else { throw ModelError(.invalidArgument, "--batch-size must be at least 1, got \(batchSize)") }
+        guard batchSize >= 1 else { throw .invalidOption("batchSize", "must be at least 1, got \(batchSize)", in: "ScoreOptions") }
         guard maxStepTokens >= batchSize else {
             throw ModelError(.invalidArgument, "the step budget (\(maxStepTokens) tokens) must be at least the batch size (\(batchSize))")
         }

@@ -39,8 +39,10 @@ public final class ThoughtGenerator {
     private var sampleFloats: [Float]
     private var sampleOrder: [Int32]
 
-    public init(model: LanguageModel, thoughts: ThoughtParameters, options: GenerationOptions,
-                thoughtOptions: ThoughtOptions) throws(ModelError) {
+    public init(model: LanguageModel, options: GenerationOptions, thoughtOptions: ThoughtOptions) throws(ModelError) {
+        guard let thoughts = model.thoughts else {
+            throw ModelError(.invalidArgument, "\(model.path ?? "the model"): no thought parameters (thought.*, mixing_head.*, quietstar.*): a plain model cannot think")
+        }
         try options.validate()
         try thoughtOptions.validate()
         self.model = model

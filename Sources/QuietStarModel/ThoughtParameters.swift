@@ -1,3 +1,4 @@
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarKernels
 
@@ -33,63 +34,30 @@ public final class ThoughtParameters: @unchecked Sendable {
     public var markerIds: [Int32] { [startTokenId, endTokenId] }
 
     /// Reads the thought parameters of `file`; nil when the checkpoint has none (a plain model:
-    /// no `thought.start_embedding` and no `quietstar.*` keys). A checkpoint with some of them but
-    /// not all, or with unsupported settings, is an error naming what is wrong.
+    /// no `thought.*` / `mixing_head.*` tensors and no `quietstar.*` marker keys). A checkpoint
+    /// with some of them but not all, or with unsupported settings, is an error naming what is wrong.
     public static func load(file: QStarFile, config: ModelConfig) throws(ModelError) -> ThoughtParameters? {
         let meta = file.metadata
-        let keys = ["quietstar.start_thought_token_id", "quietstar.end_thought_token_id"]
-        let tensors = ["thought.start_embedding", "thought.end_embedding", "mixing_head.0.weight", "mixing_head.0.bias",
-                       "mixing_head.1.weight", "mixing_head.1.bias", "mixing_head.2.weight"]
-        let presentKeys = keys.filter { meta.contains($0) }
-        let presentTensors = tensors.filter { file.info($0) != nil }
-        if presentKeys.isEmpty && presentTensors.isEmpty { return nil }
+        let keys = QuietStarSettings.requiredKeys
+        let tensors = TensorNames.Thought.allCases
+        if !QuietStarSettings.present(in: meta) && !tensors.contains(where: { file.info($0.rawValue) != nil }) { return nil }
         let missing = keys.filter { !meta.contains($0) }.map { "metadata \($0)" }
-            + tensors.filter { file.info($0) == nil }.map { "tensor \($0)" }
+            + tensors.filter { file.info($0.rawValue) == nil }.map { "tensor \($0.rawValue)" }
         guard missing.isEmpty else {
-            throw ModelError(.invalidModel, "\(file.path): incomplete Quiet-STaR checkpoint: \(missing.joined(separator: ", ")) missing (a Quiet-STaR model needs all of \(keys + tensors))")
+            throw ModelError(.invalidModel, "\(file.path): incomplete Quiet-STaR checkpoint: \(missing.joined(separator: ", ")) missing (a Quiet-STaR model needs all of \(keys + tensors.map(\.rawValue)))")
         }
-        let h = config.hiddenSize, vocab = config.vocabSize
-        func id(_ key: String) throws(ModelError) -> Int32 {
-            let v: UInt64
-            do { v = try meta.uint(key) } catch { throw ModelError(error) }
-            guard v < UInt64(vocab) else {
-                throw ModelError(.invalidModel, "\(file.path): metadata \(key) = \(v) is not below llama.vocab_size = \(vocab)")
-            }
-            return Int32(v)
-        }
-        let start = try id("quietstar.start_thought_token_id"), end = try id("quietstar.end_thought_token_id")
-        guard start != end else {
-            throw ModelError(.invalidModel, "\(file.path): quietstar.start_thought_token_id and quietstar.end_thought_token_id are both \(start)")
-        }
-        /// Metadata reads with the container's error (naming key and file) as a model error.
-        func uint(_ key: String) throws(ModelError) -> UInt64? {
-            do { return try meta.uintIfPresent(key) } catch { throw ModelError(error) }
-        }
-        func string(_ key: String) throws(ModelError) -> String? {
-            do { return try meta.stringIfPresent(key) } catch { throw ModelError(error) }
-        }
-        // Without the key: 5, the length of the published "8-ahead" model's thoughts.
-        let k = try uint("quietstar.thought_tokens") ?? 5
-        guard k <= UInt64(ThoughtOptions.maxThoughtTokens) else {
-            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.thought_tokens = \(k) is above \(ThoughtOptions.maxThoughtTokens)")
-        }
-        if let layers = try uint("quietstar.mixing_head.hidden_layers"), layers != 2 {
-            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.hidden_layers = \(layers) is not supported (only 2)")
-        }
-        if let input = try string("quietstar.mixing_head.input"), input != "concat_base_thought" {
-            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.input = \"\(input)\" is not supported (only \"concat_base_thought\")")
-        }
-        let outputName = try string("quietstar.mixing_head.output") ?? "identity"
-        guard let output = MixingHead.Output(rawValue: outputName) else {
-            throw ModelError(.invalidModel, "\(file.path): metadata quietstar.mixing_head.output = \"\(outputName)\" is not supported (\"identity\" or \"sigmoid\")")
+        let settings: QuietStarSettings
+        do { settings = try QuietStarSettings(metadata: meta, vocabSize: config.vocabSize) } catch {
+            throw ModelError(.invalidModel, "\(file.path): \(error.message)")
         }
 
         let vectors = VectorArena()
         var views: [TensorView] = []
-        func view(_ name: String, _ shape: [Int]) throws(ModelError) -> TensorView {
+        func view(_ tensor: TensorNames.Thought) throws(ModelError) -> TensorView {
+            let name = tensor.rawValue, shape = tensor.shape(config)
             let info = file.info(name)!
             guard info.shape.count == shape.count, zip(info.shape, shape).allSatisfy({ $0 == UInt64($1) }) else {
-                throw ModelError(.invalidModel, "\(file.path): tensor \(name) has shape \(info.shape), expected \(shape) (llama.hidden_size = \(h))")
+                throw ModelError(.invalidModel, "\(file.path): tensor \(name) has shape \(info.shape), expected \(shape) (llama.hidden_size = \(config.hiddenSize))")
             }
             guard let dtype = info.dtype, dtype.isFloatingPoint else {
                 throw ModelError(.invalidModel, "\(file.path): tensor \(name) has dtype \(info.dtype?.name ?? "code \(info.dtypeCode)"), expected a float dtype")
@@ -100,31 +68,25 @@ public final class ThoughtParameters: @unchecked Sendable {
                 return t
             } catch { throw ModelError(error) }
         }
-        func vector(_ name: String, _ count: Int) throws(ModelError) -> UnsafePointer<Float> {
-            let t = try view(name, [count])
+        func vector(_ tensor: TensorNames.Thought) throws(ModelError) -> UnsafePointer<Float> {
+            let t = try view(tensor), count = config.hiddenSize
             let out = vectors.allocate(count)
             do { try t.decodeFloat32(elements: 0..<count, into: UnsafeMutableBufferPointer(start: out, count: count)) }
             catch { throw ModelError(error) }
             return UnsafePointer(out)
         }
-        func matrix(_ name: String, _ rows: Int, _ cols: Int) throws(ModelError) -> WeightMatrix {
-            let t = try view(name, [rows, cols])
-            return WeightMatrix(encoding: try WeightEncoding(t.dtype, tensor: name), rows: rows, cols: cols, base: t.bytes.baseAddress!)
+        func matrix(_ tensor: TensorNames.Thought) throws(ModelError) -> WeightMatrix {
+            let t = try view(tensor), shape = tensor.shape(config)
+            return WeightMatrix(encoding: try WeightEncoding(t.dtype, tensor: tensor.rawValue), rows: shape[0], cols: shape[1],
+                                base: t.bytes.baseAddress!)
         }
-        let head = MixingHead(hiddenSize: h, w0: try matrix("mixing_head.0.weight", h, 2 * h), b0: try vector("mixing_head.0.bias", h),
-                              w1: try matrix("mixing_head.1.weight", h, h), b1: try vector("mixing_head.1.bias", h),
-                              w2: try matrix("mixing_head.2.weight", 1, h), output: output)
-        return ThoughtParameters(startTokenId: start, endTokenId: end, defaultThoughtTokens: Int(k),
-                                 startEmbedding: try vector("thought.start_embedding", h),
-                                 endEmbedding: try vector("thought.end_embedding", h),
+        let head = MixingHead(hiddenSize: config.hiddenSize, w0: try matrix(.mixing0Weight), b0: try vector(.mixing0Bias),
+                              w1: try matrix(.mixing1Weight), b1: try vector(.mixing1Bias), w2: try matrix(.mixing2Weight),
+                              output: settings.mixingHeadOutput)
+        return ThoughtParameters(startTokenId: settings.startTokenId, endTokenId: settings.endTokenId,
+                                 defaultThoughtTokens: settings.thoughtTokens,
+                                 startEmbedding: try vector(.startEmbedding), endEmbedding: try vector(.endEmbedding),
                                  mixingHead: head, owners: [file, vectors, ViewsOwner(views)])
-    }
-
-    /// Opens `path` and reads its thought parameters (nil for a plain model).
-    public static func load(path: String, config: ModelConfig) throws(ModelError) -> ThoughtParameters? {
-        let file: QStarFile
-        do { file = try QStarFile.open(path: path) } catch { throw ModelError(error) }
-        return try load(file: file, config: config)
     }
 }
 
@@ -136,7 +98,7 @@ private final class ViewsOwner {
 /// How thoughts are made.
 public struct ThoughtOptions: Sendable, Equatable {
     /// Upper bound on content tokens per thought (the published models use 5-9).
-    public static let maxThoughtTokens = 256
+    public static let maxThoughtTokens = QuietStarSettings.maxThoughtTokens
 
     /// Content tokens per thought (k), between the start and end markers.
     public var thoughtTokens: Int
@@ -157,13 +119,13 @@ public struct ThoughtOptions: Sendable, Equatable {
 
     public func validate() throws(ModelError) {
         guard thoughtTokens >= 0, thoughtTokens <= Self.maxThoughtTokens else {
-            throw ModelError(.invalidArgument, "--thought-tokens must be in 0...\(Self.maxThoughtTokens), got \(thoughtTokens)")
+            throw .invalidOption("thoughtTokens", "must be in 0...\(Self.maxThoughtTokens), got \(thoughtTokens)", in: "ThoughtOptions")
         }
         guard temperature.isFinite, temperature >= 0 else {
-            throw ModelError(.invalidArgument, "--thought-temperature must be 0 (greedy) or positive, got \(temperature)")
+            throw .invalidOption("temperature", "must be 0 (greedy) or positive, got \(temperature)", in: "ThoughtOptions")
         }
         guard passes >= 1, passes <= 64 else {
-            throw ModelError(.invalidArgument, "--thoughts-per-position must be in 1...64, got \(passes)")
+            throw .invalidOption("passes", "must be in 1...64, got \(passes)", in: "ThoughtOptions")
         }
     }
 

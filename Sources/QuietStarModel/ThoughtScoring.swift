@@ -51,8 +51,10 @@ public final class ThoughtScorer {
     private let mixer: ThoughtMixer
     private var batch = StepBatch()
 
-    public init(model: LanguageModel, thoughts: ThoughtParameters, options: ScoreOptions,
-                thoughtOptions: ThoughtOptions) throws(ModelError) {
+    public init(model: LanguageModel, options: ScoreOptions, thoughtOptions: ThoughtOptions) throws(ModelError) {
+        guard let thoughts = model.thoughts else {
+            throw ModelError(.invalidArgument, "\(model.path ?? "the model"): no thought parameters (thought.*, mixing_head.*, quietstar.*): a plain model cannot think")
+        }
         try options.validate()
         try thoughtOptions.validate()
         self.model = model

@@ -1,4 +1,5 @@
 import Dispatch
+import QuietStarCheckpoint
 import QuietStarKernels
 
 /// What one step produced. Pointers stay valid until the next step on the same transformer.

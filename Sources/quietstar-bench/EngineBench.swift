@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel
@@ -57,7 +58,7 @@ struct ThoughtBench: ParsableCommand {
         try RandomModel.write(to: path, config: config, seed: 1, extraMetadata: RandomModel.byteTokenizerMetadata,
                               quietStar: .byteTokenizer)
         let model = try LanguageModel(path: path)
-        guard let thoughts = try ThoughtParameters.load(path: path, config: config) else {
+        guard let thoughts = try LanguageModel(path: path).thoughts else {
             throw ValidationError("the benchmark model has no thought parameters")
         }
         let peak = Baseline.measureSgemmPeak(minTime: minTime)
@@ -79,7 +80,7 @@ struct ThoughtBench: ParsableCommand {
             var options = ScoreOptions()
             options.batchSize = scoreLines
             let plain = try Scorer(model: model, options: options)
-            let thinking = try ThoughtScorer(model: model, thoughts: thoughts, options: options,
+            let thinking = try ThoughtScorer(model: model, options: options,
                                              thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 1))
             var plainRows = 0, thoughtRows = 0
             let t = Bench.measureInterleaved(warmup: 1, minTime: minTime, minRounds: 3, [
@@ -110,7 +111,7 @@ struct ThoughtBench: ParsableCommand {
             options.ignoreEndOfSequence = true
             options.maxStepTokens = max(512, 2 * lines)
             let plain = try Generator(model: model, options: options)
-            let thinking = try ThoughtGenerator(model: model, thoughts: thoughts, options: options,
+            let thinking = try ThoughtGenerator(model: model, options: options,
                                                 thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 1))
             var plainRows = 0, thoughtRows = 0
             let t = Bench.measureInterleaved(warmup: 1, minTime: minTime, minRounds: 3, [

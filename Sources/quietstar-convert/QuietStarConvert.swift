@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuietStarCheckpoint
 import QuietStarCLI
 import QuietStarFormat
 import QuietStarInterop
@@ -160,6 +161,12 @@ struct FromHF: ParsableCommand {
     var ignoreUnknownConfig = false
 
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard thoughtTokens <= UInt64(QuietStarSettings.maxThoughtTokens) else {
+            throw ValidationError("--thought-tokens must be at most \(QuietStarSettings.maxThoughtTokens) (what a checkpoint may record)")
+        }
+    }
 
     func run() throws {
         let options = ConversionOptions(dtype: dtype?.dtype, compression: compress.encoding,

@@ -1,3 +1,4 @@
+import QuietStarCheckpoint
 import QuietStarFormat
 
 /// What the summary and the JSON report say about a checkpoint beyond its raw index: metadata
@@ -27,8 +28,8 @@ struct Facts {
     /// nil when some tensor uses a dtype this reader does not know (newer minor version).
     var logicalBytes: UInt64? = 0
 
-    static let optimizerPrefix = "optimizer."
-    static let thoughtPrefixes = ["thought.", "mixing_head."]
+    static let optimizerPrefix = TrainingState.optimizerTensorPrefix
+    static let thoughtPrefixes = TensorNames.thoughtPrefixes
 
     init(_ file: QStarFile) {
         let m = file.metadata

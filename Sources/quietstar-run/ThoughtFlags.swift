@@ -29,28 +29,41 @@ struct ThoughtFlags: ParsableArguments {
         }
     }
 
-    /// The thought parameters and options for `model`, or nil for a plain run (no `--thoughts`, or
-    /// a checkpoint without thought parameters: then a notice on stderr). An inconsistent
-    /// Quiet-STaR checkpoint is an invalid model (exit 65).
-    func resolve(_ model: LanguageModel, seed: UInt64, passes: Int = 1) throws -> (ThoughtParameters, ThoughtOptions)? {
+    /// The thought options for `model`, or nil for a plain run (no `--thoughts`, or a checkpoint
+    /// without thought parameters: then a notice on stderr). An inconsistent Quiet-STaR
+    /// checkpoint never gets here: opening it failed (exit 65).
+    func resolve(_ model: LanguageModel, seed: UInt64, passes: Int = 1) throws -> ThoughtOptions? {
         guard thoughts else { return nil }
-        let parameters: ThoughtParameters?
-        do { parameters = try ThoughtParameters.load(path: model.path!, config: model.config) } catch {
-            StandardError.report("quietstar-run", error.message)
-            throw ExitCode(ExitStatus.invalidInput.rawValue)
-        }
-        guard let parameters else {
-            StandardError.report("quietstar-run", "notice: \(model.path!) has no thought parameters (thought.start_embedding, mixing_head.*, quietstar.* metadata); running without thoughts")
+        guard let parameters = model.thoughts else {
+            StandardError.report("quietstar-run", "notice: \(model.path ?? "the model") has no thought parameters (thought.start_embedding, mixing_head.*, quietstar.* metadata); running without thoughts")
             return nil
         }
         let options = ThoughtOptions(thoughtTokens: thoughtTokens ?? parameters.defaultThoughtTokens,
                                      temperature: thoughtTemperature, seed: seed, passes: passes)
         do { try options.validate() } catch {
-            StandardError.report("quietstar-run", error.message)
+            StandardError.report("quietstar-run", error.flagMessage)
             throw ExitCode(ExitStatus.usage.rawValue)
         }
-        return (parameters, options)
+        return options
     }
+}
+
+extension ModelError {
+    /// The message with the library's option names replaced by this tool's flags
+    /// (`ThoughtOptions.thoughtTokens must be ...` -> `--thought-tokens must be ...`).
+    var flagMessage: String {
+        guard let option, let requirement, let flag = Self.flags[option] else { return message }
+        return "\(flag) \(requirement)"
+    }
+
+    /// Which flag sets which library option.
+    static let flags: [String: String] = [
+        "GenerationOptions.maxTokens": "--max-tokens", "GenerationOptions.batchSize": "--batch-size",
+        "GenerationOptions.stop": "--stop", "ScoreOptions.batchSize": "--batch-size",
+        "SamplingOptions.temperature": "--temperature", "SamplingOptions.topK": "--top-k",
+        "SamplingOptions.topP": "--top-p", "ThoughtOptions.thoughtTokens": "--thought-tokens",
+        "ThoughtOptions.temperature": "--thought-temperature", "ThoughtOptions.passes": "--thoughts-per-position",
+    ]
 }
 
 /// How thoughts appear in output.

@@ -135,12 +135,12 @@ func completions(_ model: LanguageModel, _ prompts: [String], lines: [Int]? = ni
     @Test func thoughtTokensAreNeverSampled() throws {
         let dir = TemporaryDirectory()
         let qs = try convertedModel("quietstar-mistral", in: dir)
-        #expect(Set(qs.thoughtTokens) == [452, 453])
+        #expect(Set(qs.thoughtMarkers) == [452, 453])
         // Declare the tokens a plain greedy run picks first to be thought markers: they vanish.
         let base = try convertedModel("mistral", in: dir)
         let free = try completions(base, ["Once upon a time"]) { $0.maxTokens = 8; $0.ignoreEndOfSequence = true }[0].get()
         let banned = Array(Set(free.tokens.prefix(2)))
-        let model = try LanguageModel(config: base.config, weights: base.weights, tokenizer: base.tokenizer, thoughtTokens: banned)
+        let model = try LanguageModel(config: base.config, weights: base.weights, tokenizer: base.tokenizer, thoughtMarkers: banned)
         for sampled in [false, true] {
             let c = try completions(model, ["Once upon a time"]) { o in
                 o.maxTokens = 8

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
 import Testing
@@ -36,7 +37,7 @@ import Testing
             _ = try ModelConfig(metadata: m)
             Issue.record("accepted \(key) = \(String(describing: value))")
         } catch {
-            #expect(error.kind == .invalidModel)
+            #expect(error.key == named, "\(error.message)")
             #expect(error.message.contains(named), "\(error.message)")
         }
     }

@@ -51,7 +51,7 @@ struct ThoughtReference: Decodable {
 /// The converted Quiet-STaR fixture with its thought parameters.
 func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, ThoughtParameters) {
     let lm = try convertedModel("quietstar-mistral", in: dir)
-    let thoughts = try #require(try ThoughtParameters.load(path: lm.path!, config: lm.config))
+    let thoughts = try #require(try LanguageModel(path: lm.path!).thoughts)
     return (lm, thoughts)
 }
 
@@ -76,7 +76,7 @@ func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, Though
         options.perToken = true
         options.batchSize = 2
         options.maxStepTokens = 40   // several thought packs and base chunks per group
-        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+        let scorer = try ThoughtScorer(model: lm, options: options,
                                        thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
         let cases = ref.scoring.filter { $0.k == k }
         #expect(cases.count == 3)
@@ -113,7 +113,7 @@ func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, Though
             options.ignoreEndOfSequence = true
             options.batchSize = batchSize
             options.maxStepTokens = 8   // prompts of ~15 tokens are fed in chunks
-            let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options,
+            let generator = try ThoughtGenerator(model: lm, options: options,
                                                  thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
             let results = generator.generate(cases.map(\.prompt))
             for (c, result) in zip(cases, results) {

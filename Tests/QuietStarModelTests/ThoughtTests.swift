@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel
@@ -19,7 +20,7 @@ private func scores(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ texts:
     options.perToken = true
     options.batchSize = batchSize
     options.maxStepTokens = stepTokens
-    let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options, thoughtOptions: thought)
+    let scorer = try ThoughtScorer(model: lm, options: options, thoughtOptions: thought)
     let indices = lines ?? Array(texts.indices)
     var source = zip(indices, texts).map { LineRequest(line: $0, tag: $0, text: .success($1)) }.makeIterator()
     var out: [ThoughtLineScore] = []
@@ -39,7 +40,7 @@ private func thoughtCompletions(_ lm: LanguageModel, _ thoughts: ThoughtParamete
     options.maxStepTokens = stepTokens
     options.sampling = SamplingOptions(temperature: temperature)
     options.seed = 11
-    let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options, thoughtOptions: thought)
+    let generator = try ThoughtGenerator(model: lm, options: options, thoughtOptions: thought)
     let indices = lines ?? Array(prompts.indices)
     var source = zip(indices, prompts).map { LineRequest(line: $0, tag: $0, text: .success($1)) }.makeIterator()
     var out: [ThoughtCompletion] = []
@@ -154,7 +155,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         // A text that fits the context alone but not with its thoughts fails in place.
         var options = ScoreOptions()
         options.batchSize = 2
-        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+        let scorer = try ThoughtScorer(model: lm, options: options,
                                        thoughtOptions: ThoughtOptions(thoughtTokens: 8, temperature: 0))
         let long = String(repeating: "a b ", count: 130)
         let results = scorer.score(["A b", long])
@@ -271,13 +272,13 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         try RandomModel.write(to: path, config: config, seed: 3, extraMetadata: RandomModel.byteTokenizerMetadata,
                               quietStar: .byteTokenizer)
         let lm = try LanguageModel(path: path)
-        let thoughts = try #require(try ThoughtParameters.load(path: path, config: config))
+        let thoughts = try #require(try LanguageModel(path: path).thoughts)
         let k = 3, h = config.hiddenSize
         let tokens = testTokens(14, vocab: 256, seed: 4)
         var options = ScoreOptions()
         options.perToken = true
         options.maxStepTokens = 40
-        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: options,
+        let scorer = try ThoughtScorer(model: lm, options: options,
                                        thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
         let score = try scorer.score(tokens: [tokens])[0].get()
 
@@ -332,8 +333,8 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         try RandomModel.write(to: path, config: c, seed: 5, extraMetadata: RandomModel.byteTokenizerMetadata,
                               quietStar: .byteTokenizer)
         let lm = try LanguageModel(path: path)
-        let thoughts = try #require(try ThoughtParameters.load(path: path, config: c))
-        let scorer = try ThoughtScorer(model: lm, thoughts: thoughts, options: ScoreOptions(),
+        let thoughts = try #require(try LanguageModel(path: path).thoughts)
+        let scorer = try ThoughtScorer(model: lm, options: ScoreOptions(),
                                        thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
         let fits = testTokens(c.contextLength - k - 1, vocab: 256, seed: 1)
         let results = scorer.score(tokens: [fits, fits + [7]])
@@ -343,7 +344,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         var options = GenerationOptions()
         options.maxTokens = 5
         options.ignoreEndOfSequence = true
-        let generator = try ThoughtGenerator(model: lm, thoughts: thoughts, options: options,
+        let generator = try ThoughtGenerator(model: lm, options: options,
                                              thoughtOptions: ThoughtOptions(thoughtTokens: k, temperature: 0))
         // Byte tokenizer: BOS + one token per byte.
         let prompt = String(repeating: "a", count: c.contextLength - k - 3)   // BOS + 58 = context - k - 2 tokens
@@ -358,7 +359,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         let path = dir.path("half.qstar")
         try RandomModel.write(to: path, config: Self.config, extraMetadata: [("quietstar.start_thought_token_id", .uint(258)),
                                                                             ("quietstar.end_thought_token_id", .uint(259))])
-        let error = #expect(throws: ModelError.self) { try ThoughtParameters.load(path: path, config: Self.config) }
+        let error = #expect(throws: ModelError.self) { try ThoughtParameters.load(file: QStarFile.open(path: path), config: Self.config) }
         #expect(error?.message.contains("tensor thought.start_embedding") == true)
         #expect(error?.message.contains("mixing_head.2.weight") == true)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
 import Testing

@@ -38,12 +38,18 @@ public struct ModelConfig: Sendable, Equatable {
     public var attentionBias: Bool
     public var bosTokenId: Int32?
     public var eosTokenIds: [Int32]
+    /// `general.name`: a human-readable name, when the source had one.
+    public var name: String?
+    /// `general.source_architecture`: the Hugging Face class the weights came from
+    /// (`"LlamaForCausalLM"`, ...); nil for models made here. Changes nothing in the network.
+    public var sourceArchitecture: String?
 
     public init(vocabSize: Int, hiddenSize: Int, layerCount: Int, headCount: Int, kvHeadCount: Int,
                 headDim: Int, intermediateSize: Int, contextLength: Int, rmsNormEps: Double = 1e-5,
                 ropeTheta: Double = 10_000, ropeScaling: RopeScalingConfig = .none,
                 tieEmbeddings: Bool = false, slidingWindow: Int? = nil, attentionBias: Bool = false,
-                bosTokenId: Int32? = nil, eosTokenIds: [Int32] = []) {
+                bosTokenId: Int32? = nil, eosTokenIds: [Int32] = [], name: String? = nil,
+                sourceArchitecture: String? = nil) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.layerCount = layerCount
@@ -60,6 +66,8 @@ public struct ModelConfig: Sendable, Equatable {
         self.attentionBias = attentionBias
         self.bosTokenId = bosTokenId
         self.eosTokenIds = eosTokenIds
+        self.name = name
+        self.sourceArchitecture = sourceArchitecture
     }
 
     /// Width of one query row (all heads).
@@ -74,32 +82,32 @@ public struct ModelConfig: Sendable, Equatable {
     }
 
     /// Reads and validates the `llama.*` keys.
-    public init(metadata: Metadata) throws(ModelError) {
-        func uint(_ key: String, _ range: ClosedRange<Int>) throws(ModelError) -> Int {
+    public init(metadata: Metadata) throws(CheckpointError) {
+        func uint(_ key: String, _ range: ClosedRange<Int>) throws(CheckpointError) -> Int {
             let value: UInt64
-            do { value = try metadata.uint(key) } catch { throw ModelError(error) }
+            do { value = try metadata.uint(key) } catch { throw CheckpointError(error) }
             guard value <= UInt64(range.upperBound), Int(value) >= range.lowerBound else {
-                throw ModelError(.invalidModel, "metadata \(key) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+                throw CheckpointError(key: key, "metadata \(key) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
             }
             return Int(value)
         }
-        func float(_ key: String, _ valid: (Double) -> Bool, _ what: String) throws(ModelError) -> Double {
+        func float(_ key: String, _ valid: (Double) -> Bool, _ what: String) throws(CheckpointError) -> Double {
             let value: Double
-            do { value = try metadata.float(key) } catch { throw ModelError(error) }
+            do { value = try metadata.float(key) } catch { throw CheckpointError(error) }
             guard value.isFinite, valid(value) else {
-                throw ModelError(.invalidModel, "metadata \(key) = \(value) must be \(what)")
+                throw CheckpointError(key: key, "metadata \(key) = \(value) must be \(what)")
             }
             return value
         }
-        func optionalTokenId(_ key: String, below vocab: Int) throws(ModelError) -> Int32? {
+        func optionalTokenId(_ key: String, below vocab: Int) throws(CheckpointError) -> Int32? {
             guard metadata.contains(key) else { return nil }
             return Int32(try uint(key, 0...(vocab - 1)))
         }
 
         let architecture: String
-        do { architecture = try metadata.string("general.architecture") } catch { throw ModelError(error) }
+        do { architecture = try metadata.string("general.architecture") } catch { throw CheckpointError(error) }
         guard architecture == "llama" else {
-            throw ModelError(.invalidModel, "metadata general.architecture = \"\(architecture)\" is not supported (only \"llama\", the LLaMA family: Llama, Mistral, Qwen2)")
+            throw CheckpointError(key: "general.architecture", "metadata general.architecture = \"\(architecture)\" is not supported (only \"llama\", the LLaMA family: Llama, Mistral, Qwen2)")
         }
         // Bounds: generous for real models, small enough that products of two or three of them
         // (a layer's weight count, a cache row) stay far inside Int.
@@ -112,17 +120,17 @@ public struct ModelConfig: Sendable, Equatable {
         intermediateSize = try uint("llama.intermediate_size", 1...(1 << 20))
         contextLength = try uint("llama.context_length", 1...(1 << 24))
         guard headCount % kvHeadCount == 0 else {
-            throw ModelError(.invalidModel, "metadata llama.num_heads = \(headCount) is not a multiple of llama.num_kv_heads = \(kvHeadCount)")
+            throw CheckpointError(key: "llama.num_kv_heads", "metadata llama.num_heads = \(headCount) is not a multiple of llama.num_kv_heads = \(kvHeadCount)")
         }
         guard headDim % 2 == 0 else {
-            throw ModelError(.invalidModel, "metadata llama.head_dim = \(headDim) must be even (rotary embeddings rotate pairs)")
+            throw CheckpointError(key: "llama.head_dim", "metadata llama.head_dim = \(headDim) must be even (rotary embeddings rotate pairs)")
         }
         rmsNormEps = try float("llama.rms_norm_eps", { $0 > 0 }, "positive")
         ropeTheta = try float("llama.rope_theta", { $0 > 1 }, "greater than 1")
 
         let scalingType: String
         if metadata.contains("llama.rope_scaling.type") {
-            do { scalingType = try metadata.string("llama.rope_scaling.type") } catch { throw ModelError(error) }
+            do { scalingType = try metadata.string("llama.rope_scaling.type") } catch { throw CheckpointError(error) }
         } else {
             scalingType = "none"
         }
@@ -141,13 +149,13 @@ public struct ModelConfig: Sendable, Equatable {
                                   lowFreqFactor: low, highFreqFactor: high,
                                   originalContext: try uint("llama.rope_scaling.original_context_length", 1...(1 << 24)))
         default:
-            throw ModelError(.invalidModel, "metadata llama.rope_scaling.type = \"\(scalingType)\" is not supported (none, linear, dynamic, llama3)")
+            throw CheckpointError(key: "llama.rope_scaling.type", "metadata llama.rope_scaling.type = \"\(scalingType)\" is not supported (none, linear, dynamic, llama3)")
         }
 
         do {
             tieEmbeddings = metadata.contains("llama.tie_embeddings") ? try metadata.bool("llama.tie_embeddings") : false
             attentionBias = metadata.contains("llama.attention_bias") ? try metadata.bool("llama.attention_bias") : false
-        } catch { throw ModelError(error) }
+        } catch { throw CheckpointError(error) }
         let window = metadata.contains("llama.sliding_window") ? try uint("llama.sliding_window", 0...(1 << 24)) : 0
         slidingWindow = window == 0 ? nil : window
 
@@ -156,22 +164,28 @@ public struct ModelConfig: Sendable, Equatable {
         if let id = try optionalTokenId("llama.eos_token_id", below: vocabSize) { eos.append(id) }
         if metadata.contains("llama.eos_token_ids") {
             let ids: [UInt64]
-            do { ids = try metadata.uintArray("llama.eos_token_ids") } catch { throw ModelError(error) }
+            do { ids = try metadata.uintArray("llama.eos_token_ids") } catch { throw CheckpointError(error) }
             for id in ids {
                 guard id < UInt64(vocabSize) else {
-                    throw ModelError(.invalidModel, "metadata llama.eos_token_ids contains \(id), not below llama.vocab_size = \(vocabSize)")
+                    throw CheckpointError(key: "llama.eos_token_ids", "metadata llama.eos_token_ids contains \(id), not below llama.vocab_size = \(vocabSize)")
                 }
                 if !eos.contains(Int32(id)) { eos.append(Int32(id)) }
             }
         }
         eosTokenIds = eos
+        do {
+            name = try metadata.stringIfPresent("general.name")
+            sourceArchitecture = try metadata.stringIfPresent("general.source_architecture")
+        } catch { throw CheckpointError(error) }
     }
 
-    /// The `llama.*` (and `general.architecture`) entries describing this configuration; what
-    /// `init(metadata:)` reads back. Used to write checkpoints built in code (tests, benchmarks).
+    /// The `general.*` and `llama.*` entries describing this configuration, in the order every
+    /// writer emits them; what `init(metadata:)` reads back.
     public var metadataEntries: [(key: String, value: MetadataValue)] {
-        var entries: [(key: String, value: MetadataValue)] = [
-            ("general.architecture", .string("llama")),
+        var entries: [(key: String, value: MetadataValue)] = [("general.architecture", .string("llama"))]
+        if let name { entries.append(("general.name", .string(name))) }
+        if let sourceArchitecture { entries.append(("general.source_architecture", .string(sourceArchitecture))) }
+        entries += [
             ("llama.vocab_size", .uint(UInt64(vocabSize))),
             ("llama.hidden_size", .uint(UInt64(hiddenSize))),
             ("llama.num_layers", .uint(UInt64(layerCount))),
@@ -182,9 +196,6 @@ public struct ModelConfig: Sendable, Equatable {
             ("llama.context_length", .uint(UInt64(contextLength))),
             ("llama.rms_norm_eps", .float(rmsNormEps)),
             ("llama.rope_theta", .float(ropeTheta)),
-            ("llama.tie_embeddings", .bool(tieEmbeddings)),
-            ("llama.sliding_window", .uint(UInt64(slidingWindow ?? 0))),
-            ("llama.attention_bias", .bool(attentionBias)),
         ]
         switch ropeScaling {
         case .none:
@@ -203,8 +214,17 @@ public struct ModelConfig: Sendable, Equatable {
             entries.append(("llama.rope_scaling.high_freq_factor", .float(high)))
             entries.append(("llama.rope_scaling.original_context_length", .uint(UInt64(original))))
         }
+        entries += [
+            ("llama.tie_embeddings", .bool(tieEmbeddings)),
+            ("llama.sliding_window", .uint(UInt64(slidingWindow ?? 0))),
+            ("llama.attention_bias", .bool(attentionBias)),
+        ]
         if let bos = bosTokenId { entries.append(("llama.bos_token_id", .uint(UInt64(bos)))) }
-        if !eosTokenIds.isEmpty { entries.append(("llama.eos_token_ids", .uintArray(eosTokenIds.map { UInt64($0) }))) }
+        if eosTokenIds.count == 1 {
+            entries.append(("llama.eos_token_id", .uint(UInt64(eosTokenIds[0]))))
+        } else if eosTokenIds.count > 1 {
+            entries.append(("llama.eos_token_ids", .uintArray(eosTokenIds.map { UInt64($0) })))
+        }
         return entries
     }
 }
