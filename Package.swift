@@ -55,7 +55,7 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarCheckpointTests", ["QuietStarCheckpoint", "QuietStarFormat"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
-    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
+    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
                              "QuietStarInterop"]),
     // CLI tests run the real executables, so they depend on every one of them.

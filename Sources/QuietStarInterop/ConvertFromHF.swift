@@ -17,7 +17,7 @@ public func convertFromHF(directory: String, output: String, options: Conversion
     }
     let checkpoint = try HFCheckpoint(directory: directory)
     var notes = checkpoint.notes
-    let (config, warnings) = try HFModelConfig.parse(checkpoint.configJSON, path: checkpoint.configPath,
+    let (config, architecture, warnings) = try HFConfig.parse(checkpoint.configJSON, path: checkpoint.configPath,
                                                      allowUnknownKeys: options.ignoreUnknownConfigKeys)
     let encoding = options.compression ?? .raw
 
@@ -71,10 +71,10 @@ public func convertFromHF(directory: String, output: String, options: Conversion
 
     // Quiet-STaR extras.
     let names = checkpoint.tensorNames
-    let quietStar = try QuietStarLayout.detect(names: names, hiddenSize: config.hiddenSize, path: checkpoint.directory)
+    let quietStar = try QuietStarLayout.detect(names: names, hiddenSize: UInt64(config.hiddenSize), path: checkpoint.directory)
     if quietStar {
         try QuietStarLayout.checkConfig(checkpoint.configJSON, path: checkpoint.configPath)
-        for e in QuietStarLayout.entries(hiddenSize: config.hiddenSize) {
+        for e in QuietStarLayout.entries(hiddenSize: UInt64(config.hiddenSize)) {
             try planTensor(qstarName: e.qstarName, hfName: e.hfName, hfShape: e.hfShape, qstarShape: e.qstarShape,
                            scaledRow: e.role == .thoughtEmbedding ? Float(QuietStarLayout.embeddingScale) : nil)
         }
@@ -89,7 +89,7 @@ public func convertFromHF(directory: String, output: String, options: Conversion
         if name.hasSuffix(".rotary_emb.inv_freq") { ignoredBuffers += 1; continue }
         let file = checkpoint.location(name)!.file
         throw InteropError(.invalidInput, path: file.path, field: name,
-                           "unexpected tensor: not part of a \(config.architecture.rawValue) model or the Quiet-STaR layout")
+                           "unexpected tensor: not part of a \(architecture.rawValue) model or the Quiet-STaR layout")
     }
     if ignoredBuffers > 0 { notes.append("ignored \(ignoredBuffers) rotary_emb.inv_freq buffers (recomputed from rope_theta)") }
 
@@ -101,7 +101,7 @@ public func convertFromHF(directory: String, output: String, options: Conversion
     let tokenizer = try TokenizerBridge.importHF(
         tokenizerJSON: tokenizerJSON, tokenizerConfigJSON: checkpoint.tokenizerConfigJSON,
         path: Paths.join(directory, "tokenizer.json"))
-    guard UInt64(tokenizer.vocabularySize) <= config.vocabSize else {
+    guard tokenizer.vocabularySize <= config.vocabSize else {
         throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"),
                            "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(config.vocabSize)")
     }
@@ -119,7 +119,7 @@ public func convertFromHF(directory: String, output: String, options: Conversion
                 throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"), field: token,
                                    "a Quiet-STaR checkpoint needs this added token in its tokenizer")
             }
-            guard id < config.vocabSize else {
+            guard id < UInt64(config.vocabSize) else {
                 throw InteropError(.invalidInput, path: Paths.join(directory, "tokenizer.json"), field: token,
                                    "id \(id) is outside the model's vocabulary of \(config.vocabSize)")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarJSON
 
@@ -24,7 +25,8 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
         throw InteropError(.usage, field: "--dtype", "\(requested.name) cannot be stored in safetensors; use f32, f16 or bf16")
     }
     let file = try openQStar(input)
-    let config = try HFModelConfig(metadata: file.metadata, path: input)
+    let config = try HFConfig.modelConfig(metadata: file.metadata, path: input)
+    let architecture = HFArchitecture.forExport(config)
     var notes: [String] = []
     var tally = DTypeTally()
 
@@ -66,13 +68,13 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
     }
 
     let names = Set(file.tensors.map(\.name))
-    let quietStar = try QuietStarLayout.detect(qstarNames: names, hiddenSize: config.hiddenSize, path: input)
+    let quietStar = try QuietStarLayout.detect(qstarNames: names, hiddenSize: UInt64(config.hiddenSize), path: input)
     if quietStar {
         try QuietStarLayout.checkExportable(file.metadata, path: input)
-        let hidden = Int(config.hiddenSize)
+        let hidden = config.hiddenSize
         // Row 1 needs statistics of the embedding table: computed once, before writing.
         var rowOne: [Float]? = nil
-        for e in QuietStarLayout.entries(hiddenSize: config.hiddenSize) {
+        for e in QuietStarLayout.entries(hiddenSize: UInt64(config.hiddenSize)) {
             guard let info = file.info(e.qstarName) else { continue }
             guard info.shape == e.qstarShape else {
                 throw InteropError(.invalidInput, path: input, field: e.qstarName, offset: info.entryOffset,
@@ -88,7 +90,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
             case .thoughtEmbedding:
                 if rowOne == nil {
                     let embedding = try view(file.info("token_embedding.weight")!)
-                    rowOne = try QuietStarLayout.referenceRowOne(vocab: Int(config.vocabSize), hidden: hidden) { (rows, out) throws(InteropError) in
+                    rowOne = try QuietStarLayout.referenceRowOne(vocab: config.vocabSize, hidden: hidden) { (rows, out) throws(InteropError) in
                         try embedding.read((rows.lowerBound * hidden)..<(rows.upperBound * hidden), into: out)
                     }
                 }
@@ -177,7 +179,7 @@ public func convertToHF(input: String, outputDirectory: String, options: Convers
         case .bf16: torchDType = "bfloat16"
         default: torchDType = "float32"
         }
-        let configJSON = config.configJSON(torchDType: torchDType, extra: quietStar ? QuietStarLayout.configEntries : [])
+        let configJSON = HFConfig.configJSON(config, architecture: architecture, torchDType: torchDType, extra: quietStar ? QuietStarLayout.configEntries : [])
         try staging.write("config.json", JSONWriter.document(configJSON))
         if case let .string(generation)? = file.metadata["huggingface.generation_config"] {
             try staging.write("generation_config.json", generation)

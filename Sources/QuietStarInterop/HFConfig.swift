@@ -1,8 +1,51 @@
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarJSON
 
-/// The hyperparameters of a LLaMA-family decoder, read from a Hugging Face `config.json` or
-/// from `.qstar` metadata, and written back to either.
+public enum HFArchitecture: String, Sendable, CaseIterable {
+    case llama = "LlamaForCausalLM"
+    case mistral = "MistralForCausalLM"
+    case qwen2 = "Qwen2ForCausalLM"
+
+    /// `config.json`'s `model_type`.
+    public var modelType: String {
+        switch self {
+        case .llama: "llama"
+        case .mistral: "mistral"
+        case .qwen2: "qwen2"
+        }
+    }
+
+    init?(modelType: String) {
+        guard let a = HFArchitecture.allCases.first(where: { $0.modelType == modelType }) else { return nil }
+        self = a
+    }
+
+    /// `max_position_embeddings` when the config omits it (the transformers class default).
+    var defaultContextLength: UInt64 {
+        switch self {
+        case .llama: 2048
+        case .mistral: 4096 * 32
+        case .qwen2: 32768
+        }
+    }
+
+    /// The class an export writes for `config`: the one it came from (`general.source_architecture`)
+    /// or, for a model made here, the simplest class that can express its hyperparameters. A
+    /// class that cannot express a feature would silently drop it, so q/k/v biases force Qwen2
+    /// and a sliding window rules out Llama.
+    public static func forExport(_ config: ModelConfig) -> HFArchitecture {
+        let bias = config.attentionBias, window = config.slidingWindow != nil
+        var arch = config.sourceArchitecture.flatMap(HFArchitecture.init(rawValue:))
+            ?? (bias ? .qwen2 : window ? .mistral : .llama)
+        if bias && arch != .qwen2 { arch = .qwen2 }
+        if window && arch == .llama { arch = .mistral }
+        return arch
+    }
+}
+
+/// Hugging Face `config.json` <-> `ModelConfig` (the one type for the hyperparameters; its
+/// `llama.*` form lives in QuietStarCheckpoint).
 ///
 /// Reading is strict. A key we do not know is an error (unless the caller opts out), because a
 /// new field usually means a new architectural feature that would silently compute something
@@ -10,102 +53,7 @@ import QuietStarJSON
 /// o_proj bias, mixed sliding/full layers) is an `unsupported` error naming the key. Missing
 /// optional keys take the default the corresponding transformers class uses, so we read the
 /// same model transformers would build.
-public struct HFModelConfig: Sendable, Equatable {
-    public enum Architecture: String, Sendable, CaseIterable {
-        case llama = "LlamaForCausalLM"
-        case mistral = "MistralForCausalLM"
-        case qwen2 = "Qwen2ForCausalLM"
-
-        /// `config.json`'s `model_type`.
-        public var modelType: String {
-            switch self {
-            case .llama: "llama"
-            case .mistral: "mistral"
-            case .qwen2: "qwen2"
-            }
-        }
-
-        init?(modelType: String) {
-            guard let a = Architecture.allCases.first(where: { $0.modelType == modelType }) else { return nil }
-            self = a
-        }
-
-        /// `max_position_embeddings` when the config omits it (the transformers class default).
-        var defaultContextLength: UInt64 {
-            switch self {
-            case .llama: 2048
-            case .mistral: 4096 * 32
-            case .qwen2: 32768
-            }
-        }
-    }
-
-    public enum RopeScaling: Sendable, Equatable {
-        case none
-        /// Positions divided by `factor`.
-        case linear(factor: Double)
-        /// NTK-aware: the base grows once a sequence passes `originalContextLength`.
-        case dynamic(factor: Double, originalContextLength: UInt64)
-        /// Llama 3.1's frequency-dependent interpolation.
-        case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalContextLength: UInt64)
-
-        public var typeName: String {
-            switch self {
-            case .none: "none"
-            case .linear: "linear"
-            case .dynamic: "dynamic"
-            case .llama3: "llama3"
-            }
-        }
-    }
-
-    public var architecture: Architecture
-    public var name: String?
-    public var vocabSize: UInt64
-    public var hiddenSize: UInt64
-    public var numLayers: UInt64
-    public var numHeads: UInt64
-    public var numKVHeads: UInt64
-    public var headDim: UInt64
-    public var intermediateSize: UInt64
-    public var contextLength: UInt64
-    public var rmsNormEps: Double
-    public var ropeTheta: Double
-    public var ropeScaling: RopeScaling
-    public var tieEmbeddings: Bool
-    /// 0 = full attention everywhere.
-    public var slidingWindow: UInt64
-    /// q, k and v projections carry biases (Qwen2); o never does in this format.
-    public var attentionBias: Bool
-    public var bosTokenID: UInt64?
-    /// Empty when the config names none.
-    public var eosTokenIDs: [UInt64]
-
-    public init(architecture: Architecture, name: String? = nil, vocabSize: UInt64, hiddenSize: UInt64,
-                numLayers: UInt64, numHeads: UInt64, numKVHeads: UInt64, headDim: UInt64,
-                intermediateSize: UInt64, contextLength: UInt64, rmsNormEps: Double, ropeTheta: Double,
-                ropeScaling: RopeScaling = .none, tieEmbeddings: Bool, slidingWindow: UInt64 = 0,
-                attentionBias: Bool = false, bosTokenID: UInt64? = nil, eosTokenIDs: [UInt64] = []) {
-        self.architecture = architecture
-        self.name = name
-        self.vocabSize = vocabSize
-        self.hiddenSize = hiddenSize
-        self.numLayers = numLayers
-        self.numHeads = numHeads
-        self.numKVHeads = numKVHeads
-        self.headDim = headDim
-        self.intermediateSize = intermediateSize
-        self.contextLength = contextLength
-        self.rmsNormEps = rmsNormEps
-        self.ropeTheta = ropeTheta
-        self.ropeScaling = ropeScaling
-        self.tieEmbeddings = tieEmbeddings
-        self.slidingWindow = slidingWindow
-        self.attentionBias = attentionBias
-        self.bosTokenID = bosTokenID
-        self.eosTokenIDs = eosTokenIDs
-    }
-
+public enum HFConfig {
     /// Keys that do not change what the network computes (training, generation and framework
     /// settings of `PretrainedConfig`). They are accepted and dropped.
     static let inertKeys: Set<String> = [
@@ -139,7 +87,7 @@ public struct HFModelConfig: Sendable, Equatable {
     /// Parses `config.json`. `path` names the file in errors. Unknown keys are errors unless
     /// `allowUnknownKeys`, in which case they are returned as warnings.
     public static func parse(_ json: JSONValue, path: String, allowUnknownKeys: Bool = false)
-        throws(InteropError) -> (config: HFModelConfig, warnings: [String])
+        throws(InteropError) -> (config: ModelConfig, architecture: HFArchitecture, warnings: [String])
     {
         guard let entries = json.objectEntries else {
             throw InteropError(.invalidInput, path: path, "config must be a JSON object, found \(json.kindName)")
@@ -149,7 +97,7 @@ public struct HFModelConfig: Sendable, Equatable {
 
         // Architecture: `architectures` (what save_pretrained writes) and `model_type` must agree.
         let modelType = try reader.string("model_type")
-        guard let fromType = Architecture(modelType: modelType) else {
+        guard let fromType = HFArchitecture(modelType: modelType) else {
             throw reader.unsupported("model_type", "\"\(modelType)\" is not one of llama, mistral, qwen2")
         }
         if let list = json["architectures"], !list.isNull {
@@ -157,7 +105,7 @@ public struct HFModelConfig: Sendable, Equatable {
                   names.count == 1 else {
                 throw reader.invalid("architectures", "must be a list of one class name")
             }
-            guard let a = Architecture(rawValue: names[0]) else {
+            guard let a = HFArchitecture(rawValue: names[0]) else {
                 throw reader.unsupported("architectures", "\"\(names[0])\" is not LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM")
             }
             guard a == fromType else {
@@ -249,19 +197,37 @@ public struct HFModelConfig: Sendable, Equatable {
         }
 
         let name = json["_name_or_path"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        let config = HFModelConfig(
-            architecture: arch, name: name, vocabSize: vocab, hiddenSize: hidden, numLayers: layers,
-            numHeads: heads, numKVHeads: kvHeads, headDim: headDim, intermediateSize: intermediate,
-            contextLength: context, rmsNormEps: eps, ropeTheta: theta, ropeScaling: scaling,
-            tieEmbeddings: tie, slidingWindow: window, attentionBias: attentionBias, bosTokenID: bos,
-            eosTokenIDs: eos)
-        return (config, warnings)
+        func int(_ v: UInt64) -> Int { Int(clamping: v) }
+        let config = ModelConfig(
+            vocabSize: int(vocab), hiddenSize: int(hidden), layerCount: int(layers), headCount: int(heads),
+            kvHeadCount: int(kvHeads), headDim: int(headDim), intermediateSize: int(intermediate),
+            contextLength: int(context), rmsNormEps: eps, ropeTheta: theta, ropeScaling: scaling,
+            tieEmbeddings: tie, slidingWindow: window == 0 ? nil : int(window), attentionBias: attentionBias,
+            bosTokenId: bos.map { Int32(clamping: $0) }, eosTokenIds: eos.map { Int32(clamping: $0) },
+            name: name, sourceArchitecture: arch.rawValue)
+        // The bounds every checkpoint is held to, checked now rather than when the output is opened.
+        do { _ = try ModelConfig(metadata: Metadata(config.metadataEntries)) } catch {
+            throw InteropError(.unsupported, path: path, field: error.key.flatMap { hfKeys[$0] } ?? error.key, error.message)
+        }
+        return (config, arch, warnings)
     }
+
+    /// The `config.json` key behind each `llama.*` key, for errors found after mapping.
+    private static let hfKeys: [String: String] = [
+        "llama.vocab_size": "vocab_size", "llama.hidden_size": "hidden_size", "llama.num_layers": "num_hidden_layers",
+        "llama.num_heads": "num_attention_heads", "llama.num_kv_heads": "num_key_value_heads",
+        "llama.head_dim": "head_dim", "llama.intermediate_size": "intermediate_size",
+        "llama.context_length": "max_position_embeddings", "llama.rms_norm_eps": "rms_norm_eps",
+        "llama.rope_theta": "rope_theta", "llama.rope_scaling.factor": "rope_scaling",
+        "llama.rope_scaling.low_freq_factor": "rope_scaling", "llama.rope_scaling.high_freq_factor": "rope_scaling",
+        "llama.rope_scaling.original_context_length": "rope_scaling", "llama.sliding_window": "sliding_window",
+        "llama.bos_token_id": "bos_token_id", "llama.eos_token_id": "eos_token_id", "llama.eos_token_ids": "eos_token_id",
+    ]
 
     /// Rope settings come either as transformers 4's `rope_theta` + `rope_scaling` or as
     /// transformers 5's `rope_parameters` (which holds `rope_theta` too). Both are read.
     private static func parseRope(_ reader: ConfigReader, context: UInt64) throws(InteropError)
-        -> (theta: Double, scaling: RopeScaling)
+        -> (theta: Double, scaling: RopeScalingConfig)
     {
         var theta = try reader.optionalDouble("rope_theta")
         var params: [(key: String, value: JSONValue)] = []
@@ -320,19 +286,19 @@ public struct HFModelConfig: Sendable, Equatable {
         case "default": return (ropeTheta, .none)
         case "linear": return (ropeTheta, .linear(factor: try number("factor")))
         case "dynamic":
-            return (ropeTheta, .dynamic(factor: try number("factor"), originalContextLength: try original() ?? context))
+            return (ropeTheta, .dynamic(factor: try number("factor"), originalContext: Int(clamping: try original() ?? context)))
         default:
             guard let orig = try original() else {
                 throw reader.invalid("\(paramsKey).original_max_position_embeddings", "required for llama3 rope")
             }
             return (ropeTheta, .llama3(factor: try number("factor"), lowFreqFactor: try number("low_freq_factor"),
-                                       highFreqFactor: try number("high_freq_factor"), originalContextLength: orig))
+                                       highFreqFactor: try number("high_freq_factor"), originalContext: Int(clamping: orig)))
         }
     }
 
     /// One window for every layer, or none. Qwen2 can mix full and sliding layers, which one
     /// number cannot describe; that is refused rather than approximated.
-    private static func parseSlidingWindow(_ reader: ConfigReader, arch: Architecture, layers: UInt64)
+    private static func parseSlidingWindow(_ reader: ConfigReader, arch: HFArchitecture, layers: UInt64)
         throws(InteropError) -> UInt64
     {
         switch arch {
@@ -371,120 +337,14 @@ public struct HFModelConfig: Sendable, Equatable {
 
     // MARK: .qstar metadata
 
-    /// The `general.*` and `llama.*` entries of the format's conventions.
-    public var metadataEntries: [(key: String, value: MetadataValue)] {
-        var m: [(key: String, value: MetadataValue)] = [
-            ("general.architecture", .string("llama")),
-        ]
-        if let name { m.append(("general.name", .string(name))) }
-        m += [
-            ("general.source_architecture", .string(architecture.rawValue)),
-            ("llama.vocab_size", .uint(vocabSize)),
-            ("llama.hidden_size", .uint(hiddenSize)),
-            ("llama.num_layers", .uint(numLayers)),
-            ("llama.num_heads", .uint(numHeads)),
-            ("llama.num_kv_heads", .uint(numKVHeads)),
-            ("llama.head_dim", .uint(headDim)),
-            ("llama.intermediate_size", .uint(intermediateSize)),
-            ("llama.context_length", .uint(contextLength)),
-            ("llama.rms_norm_eps", .float(rmsNormEps)),
-            ("llama.rope_theta", .float(ropeTheta)),
-            ("llama.rope_scaling.type", .string(ropeScaling.typeName)),
-        ]
-        switch ropeScaling {
-        case .none: break
-        case let .linear(factor):
-            m.append(("llama.rope_scaling.factor", .float(factor)))
-        case let .dynamic(factor, original):
-            m.append(("llama.rope_scaling.factor", .float(factor)))
-            m.append(("llama.rope_scaling.original_context_length", .uint(original)))
-        case let .llama3(factor, low, high, original):
-            m.append(("llama.rope_scaling.factor", .float(factor)))
-            m.append(("llama.rope_scaling.low_freq_factor", .float(low)))
-            m.append(("llama.rope_scaling.high_freq_factor", .float(high)))
-            m.append(("llama.rope_scaling.original_context_length", .uint(original)))
-        }
-        m += [
-            ("llama.tie_embeddings", .bool(tieEmbeddings)),
-            ("llama.sliding_window", .uint(slidingWindow)),
-            ("llama.attention_bias", .bool(attentionBias)),
-        ]
-        if let bosTokenID { m.append(("llama.bos_token_id", .uint(bosTokenID))) }
-        if eosTokenIDs.count == 1 {
-            m.append(("llama.eos_token_id", .uint(eosTokenIDs[0])))
-        } else if eosTokenIDs.count > 1 {
-            m.append(("llama.eos_token_ids", .uintArray(eosTokenIDs)))
-        }
-        return m
-    }
-
-    /// Reads the `llama.*` keys back. `path` names the file in errors.
-    public init(metadata: Metadata, path: String) throws(InteropError) {
-        let m = MetadataReader(metadata: metadata, path: path)
-        let family = try m.string("general.architecture")
-        guard family == "llama" else {
+    /// The configuration of a `.qstar` file being exported, with errors that name the file and key.
+    public static func modelConfig(metadata: Metadata, path: String) throws(InteropError) -> ModelConfig {
+        if case .string(let family) = metadata["general.architecture"], family != "llama" {
             throw InteropError(.unsupported, path: path, field: "general.architecture",
                                "\"\(family)\": only the llama family converts to Hugging Face")
         }
-        let bias = try m.optionalBool("llama.attention_bias") ?? false
-        let window = try m.optionalUInt("llama.sliding_window") ?? 0
-        var arch: Architecture
-        if let source = try m.optionalString("general.source_architecture"), let a = Architecture(rawValue: source) {
-            arch = a
-        } else {
-            // Trained here: pick the simplest class that can express the hyperparameters.
-            arch = bias ? .qwen2 : window > 0 ? .mistral : .llama
-        }
-        // A class that cannot express a feature would silently drop it.
-        if bias && arch != .qwen2 { arch = .qwen2 }
-        if window > 0 && arch == .llama { arch = .mistral }
-
-        let scalingType = try m.optionalString("llama.rope_scaling.type") ?? "none"
-        let scaling: RopeScaling
-        switch scalingType {
-        case "none": scaling = .none
-        case "linear": scaling = .linear(factor: try m.float("llama.rope_scaling.factor"))
-        case "dynamic":
-            scaling = .dynamic(factor: try m.float("llama.rope_scaling.factor"),
-                               originalContextLength: try m.uint("llama.rope_scaling.original_context_length"))
-        case "llama3":
-            scaling = .llama3(factor: try m.float("llama.rope_scaling.factor"),
-                              lowFreqFactor: try m.float("llama.rope_scaling.low_freq_factor"),
-                              highFreqFactor: try m.float("llama.rope_scaling.high_freq_factor"),
-                              originalContextLength: try m.uint("llama.rope_scaling.original_context_length"))
-        default:
-            throw InteropError(.unsupported, path: path, field: "llama.rope_scaling.type", "unknown rope scaling \"\(scalingType)\"")
-        }
-        var eos: [UInt64] = []
-        if metadata.contains("llama.eos_token_ids") {
-            eos = try m.uintArray("llama.eos_token_ids")
-        } else if let one = try m.optionalUInt("llama.eos_token_id") {
-            eos = [one]
-        }
-        self.init(
-            architecture: arch, name: try m.optionalString("general.name"),
-            vocabSize: try m.uint("llama.vocab_size"),
-            hiddenSize: try m.uint("llama.hidden_size"),
-            numLayers: try m.uint("llama.num_layers"),
-            numHeads: try m.uint("llama.num_heads"),
-            numKVHeads: try m.uint("llama.num_kv_heads"),
-            headDim: try m.uint("llama.head_dim"),
-            intermediateSize: try m.uint("llama.intermediate_size"),
-            contextLength: try m.uint("llama.context_length"),
-            rmsNormEps: try m.float("llama.rms_norm_eps"),
-            ropeTheta: try m.float("llama.rope_theta"),
-            ropeScaling: scaling,
-            tieEmbeddings: try m.bool("llama.tie_embeddings"),
-            slidingWindow: window, attentionBias: bias,
-            bosTokenID: try m.optionalUInt("llama.bos_token_id"),
-            eosTokenIDs: eos)
-        for (key, value) in [("llama.hidden_size", hiddenSize), ("llama.num_layers", numLayers), ("llama.num_heads", numHeads),
-                             ("llama.num_kv_heads", numKVHeads), ("llama.head_dim", headDim), ("llama.vocab_size", vocabSize),
-                             ("llama.intermediate_size", intermediateSize)] where value == 0 {
-            throw InteropError(.invalidInput, path: path, field: key, "must be positive")
-        }
-        guard numHeads % numKVHeads == 0 else {
-            throw InteropError(.invalidInput, path: path, field: "llama.num_kv_heads", "\(numKVHeads) does not divide llama.num_heads = \(numHeads)")
+        do { return try ModelConfig(metadata: metadata) } catch {
+            throw InteropError(.invalidInput, path: path, field: error.key, error.message)
         }
     }
 
@@ -493,23 +353,25 @@ public struct HFModelConfig: Sendable, Equatable {
     /// A `config.json` that transformers (4.x and 5.x) loads as this model. Written in the
     /// transformers 4 spelling (`rope_theta` + `rope_scaling`), which transformers 5 still reads.
     /// `extra` entries (the Quiet-STaR head settings) are appended.
-    public func configJSON(torchDType: String, extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
+    public static func configJSON(_ config: ModelConfig, architecture: HFArchitecture, torchDType: String,
+                                  extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
+        let window = config.slidingWindow ?? 0
         var c: [(key: String, value: JSONValue)] = [
             ("architectures", .array([.string(architecture.rawValue)])),
             ("model_type", .string(architecture.modelType)),
-            ("vocab_size", .integer(vocabSize)),
-            ("hidden_size", .integer(hiddenSize)),
-            ("intermediate_size", .integer(intermediateSize)),
-            ("num_hidden_layers", .integer(numLayers)),
-            ("num_attention_heads", .integer(numHeads)),
-            ("num_key_value_heads", .integer(numKVHeads)),
-            ("head_dim", .integer(headDim)),
+            ("vocab_size", .integer(config.vocabSize)),
+            ("hidden_size", .integer(config.hiddenSize)),
+            ("intermediate_size", .integer(config.intermediateSize)),
+            ("num_hidden_layers", .integer(config.layerCount)),
+            ("num_attention_heads", .integer(config.headCount)),
+            ("num_key_value_heads", .integer(config.kvHeadCount)),
+            ("head_dim", .integer(config.headDim)),
             ("hidden_act", .string("silu")),
-            ("max_position_embeddings", .integer(contextLength)),
-            ("rms_norm_eps", .double(rmsNormEps)),
-            ("rope_theta", .double(ropeTheta)),
+            ("max_position_embeddings", .integer(config.contextLength)),
+            ("rms_norm_eps", .double(config.rmsNormEps)),
+            ("rope_theta", .double(config.ropeTheta)),
         ]
-        switch ropeScaling {
+        switch config.ropeScaling {
         case .none:
             c.append(("rope_scaling", .null))
         case let .linear(factor):
@@ -524,23 +386,23 @@ public struct HFModelConfig: Sendable, Equatable {
                 ("original_max_position_embeddings", .integer(original)),
             ])))
         }
-        c.append(("tie_word_embeddings", .bool(tieEmbeddings)))
+        c.append(("tie_word_embeddings", .bool(config.tieEmbeddings)))
         switch architecture {
         case .llama:
             c.append(("attention_bias", .bool(false)))
             c.append(("mlp_bias", .bool(false)))
         case .mistral:
-            c.append(("sliding_window", slidingWindow > 0 ? .integer(slidingWindow) : .null))
+            c.append(("sliding_window", window > 0 ? .integer(window) : .null))
         case .qwen2:
-            c.append(("use_sliding_window", .bool(slidingWindow > 0)))
-            c.append(("sliding_window", slidingWindow > 0 ? .integer(slidingWindow) : .null))
-            c.append(("max_window_layers", .integer(slidingWindow > 0 ? 0 : numLayers)))
+            c.append(("use_sliding_window", .bool(window > 0)))
+            c.append(("sliding_window", window > 0 ? .integer(window) : .null))
+            c.append(("max_window_layers", .integer(window > 0 ? 0 : config.layerCount)))
         }
-        c.append(("bos_token_id", bosTokenID.map { .integer($0) } ?? .null))
-        switch eosTokenIDs.count {
+        c.append(("bos_token_id", config.bosTokenId.map { .integer(Int($0)) } ?? .null))
+        switch config.eosTokenIds.count {
         case 0: c.append(("eos_token_id", .null))
-        case 1: c.append(("eos_token_id", .integer(eosTokenIDs[0])))
-        default: c.append(("eos_token_id", .array(eosTokenIDs.map { .integer($0) })))
+        case 1: c.append(("eos_token_id", .integer(Int(config.eosTokenIds[0]))))
+        default: c.append(("eos_token_id", .array(config.eosTokenIds.map { .integer(Int($0)) })))
         }
         c.append(("torch_dtype", .string(torchDType)))
         c.append(("use_cache", .bool(true)))
@@ -620,31 +482,4 @@ struct ConfigReader {
         guard let b = v.boolValue else { throw invalid(key, "must be true or false, found \(v.kindName)") }
         return b
     }
-}
-
-/// Typed reads of `.qstar` metadata with errors that name the file and the key.
-struct MetadataReader {
-    let metadata: Metadata
-    let path: String
-
-    private func wrap<T>(_ key: String, _ read: (Metadata) throws(QStarError) -> T) throws(InteropError) -> T {
-        do throws(QStarError) {
-            return try read(metadata)
-        } catch {
-            var e = InteropError(error, as: .invalidInput)
-            if e.path == nil { e.path = path }
-            if e.field == nil { e.field = key }
-            throw e
-        }
-    }
-
-    func uint(_ key: String) throws(InteropError) -> UInt64 { try wrap(key) { (m) throws(QStarError) in try m.uint(key) } }
-    func float(_ key: String) throws(InteropError) -> Double { try wrap(key) { (m) throws(QStarError) in try m.float(key) } }
-    func bool(_ key: String) throws(InteropError) -> Bool { try wrap(key) { (m) throws(QStarError) in try m.bool(key) } }
-    func string(_ key: String) throws(InteropError) -> String { try wrap(key) { (m) throws(QStarError) in try m.string(key) } }
-    func uintArray(_ key: String) throws(InteropError) -> [UInt64] { try wrap(key) { (m) throws(QStarError) in try m.uintArray(key) } }
-
-    func optionalUInt(_ key: String) throws(InteropError) -> UInt64? { metadata.contains(key) ? try uint(key) : nil }
-    func optionalBool(_ key: String) throws(InteropError) -> Bool? { metadata.contains(key) ? try bool(key) : nil }
-    func optionalString(_ key: String) throws(InteropError) -> String? { metadata.contains(key) ? try string(key) : nil }
 }

@@ -45,36 +45,12 @@ public enum HFTensorNames {
         ("mlp.down_proj.weight", TensorNames.LayerPart.down.rawValue),
     ]
 
-    /// Every tensor the model described by `config` needs, in the order we write them:
-    /// embedding, then layer by layer (the order checkpoints are sharded in, so a sharded
-    /// source is read front to back), then the final norm and the output head.
-    public static func expectedTensors(_ config: HFModelConfig) -> [Entry] {
-        let h = config.hiddenSize, q = config.numHeads * config.headDim, kv = config.numKVHeads * config.headDim
-        let ffn = config.intermediateSize
-        var out = [Entry(qstarName: embedding.qstar, hfName: embedding.hf, shape: [config.vocabSize, h])]
-        for layer in 0..<config.numLayers {
-            for part in layerParts {
-                let shape: [UInt64]
-                switch part.qstar {
-                case "attn_norm.weight", "ffn_norm.weight": shape = [h]
-                case "attn.q.weight": shape = [q, h]
-                case "attn.k.weight", "attn.v.weight": shape = [kv, h]
-                case "attn.q.bias": shape = [q]
-                case "attn.k.bias", "attn.v.bias": shape = [kv]
-                case "attn.o.weight": shape = [h, q]
-                case "ffn.gate.weight", "ffn.up.weight": shape = [ffn, h]
-                default: shape = [h, ffn]  // ffn.down.weight
-                }
-                if part.qstar.hasSuffix(".bias") && !config.attentionBias { continue }
-                out.append(Entry(qstarName: "layers.\(layer).\(part.qstar)",
-                                 hfName: "model.layers.\(layer).\(part.hf)", shape: shape))
-            }
+    /// Every tensor the model described by `config` needs, in `TensorNames.model`'s order, with
+    /// both names.
+    public static func expectedTensors(_ config: ModelConfig) -> [Entry] {
+        TensorNames.model(config).map { e in
+            Entry(qstarName: e.name, hfName: hfName(forQStar: e.name)!, shape: e.shape.map { UInt64($0) })
         }
-        out.append(Entry(qstarName: finalNorm.qstar, hfName: finalNorm.hf, shape: [h]))
-        if !config.tieEmbeddings {
-            out.append(Entry(qstarName: outputHead.qstar, hfName: outputHead.hf, shape: [config.vocabSize, h]))
-        }
-        return out
     }
 
     /// The `.qstar` name of a Hugging Face model tensor, or nil when it is not one.
@@ -91,19 +67,8 @@ public enum HFTensorNames {
     private static func translate(_ name: String, from: (Names) -> String, to: (Names) -> String,
                                   layersFrom: String, layersTo: String) -> String? {
         if let global = globalParts.first(where: { from($0) == name }) { return to(global) }
-        guard let (layer, rest) = splitLayer(name, prefix: layersFrom),
+        guard let (layer, rest) = TensorNames.splitLayer(name, prefix: layersFrom),
               let part = layerParts.first(where: { from($0) == rest }) else { return nil }
         return "\(layersTo)\(layer).\(to(part))"
-    }
-
-    /// `model.layers.12.mlp.up_proj.weight` -> (12, "mlp.up_proj.weight"). Rejects "01", "+1".
-    private static func splitLayer(_ name: String, prefix: String) -> (UInt64, Substring)? {
-        guard name.hasPrefix(prefix) else { return nil }
-        let rest = name.dropFirst(prefix.count)
-        guard let dot = rest.firstIndex(of: "."), dot != rest.startIndex else { return nil }
-        let digits = rest[..<dot]
-        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              digits == "0" || !digits.hasPrefix("0"), let layer = UInt64(digits) else { return nil }
-        return (layer, rest[rest.index(after: dot)...])
     }
 }

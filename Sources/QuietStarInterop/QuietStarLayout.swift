@@ -112,14 +112,14 @@ public enum QuietStarLayout {
     /// The Quiet-STaR settings written into an exported `config.json`: the values of the
     /// reference `configuration_mistral.py` that describe the head we store.
     public static var configEntries: [(key: String, value: JSONValue)] {
-        HFModelConfig.quietStarHeadKeys.compactMap { item in
+        HFConfig.quietStarHeadKeys.compactMap { item in
             item.supported.map { (item.key, JSONValue.bool($0)) }
         }
     }
 
     /// Checks a `config.json`'s Quiet-STaR head settings against what we can map.
     static func checkConfig(_ json: JSONValue, path: String) throws(InteropError) {
-        for (key, supported) in HFModelConfig.quietStarHeadKeys {
+        for (key, supported) in HFConfig.quietStarHeadKeys {
             guard let supported, let v = json[key], !v.isNull else { continue }
             guard let b = v.boolValue else {
                 throw InteropError(.invalidInput, path: path, field: key, "must be true or false, found \(v.kindName)")

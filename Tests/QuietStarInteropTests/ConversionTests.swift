@@ -43,7 +43,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     func everyFixtureConverts(model: String) throws {
         let file = try QStarFile.open(path: try ConvertedFixtures.shared.qstar(model))
         let checkpoint = try HFCheckpoint(directory: Fixtures.hf(model))
-        let config = try HFModelConfig.parse(checkpoint.configJSON, path: "c").config
+        let config = try HFConfig.parse(checkpoint.configJSON, path: "c").config
         let m = file.metadata
 
         for (key, value) in config.metadataEntries where key != "general.name" {
@@ -75,7 +75,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
         let quietStar = model == "quietstar-mistral"
         #expect((m["quietstar.start_thought_token_id"] != nil) == quietStar)
         if quietStar {
-            for e in QuietStarLayout.entries(hiddenSize: config.hiddenSize) {
+            for e in QuietStarLayout.entries(hiddenSize: UInt64(config.hiddenSize)) {
                 expectedNames.insert(e.qstarName)
                 let (source, info) = try #require(checkpoint.location(e.hfName))
                 let values = try file.tensor(e.qstarName).toFloat32()

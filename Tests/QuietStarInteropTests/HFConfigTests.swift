@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarJSON
 import Testing
@@ -21,7 +22,7 @@ import Testing
 
     func parseError(_ json: JSONValue, allowUnknown: Bool = false) -> InteropError? {
         do {
-            _ = try HFModelConfig.parse(json, path: "config.json", allowUnknownKeys: allowUnknown)
+            _ = try HFConfig.parse(json, path: "config.json", allowUnknownKeys: allowUnknown)
             return nil
         } catch {
             return error
@@ -30,31 +31,32 @@ import Testing
 
     @Test(arguments: Fixtures.hfModels)
     func everyFixtureConfigParses(model: String) throws {
-        let (config, warnings) = try HFModelConfig.parse(try load(model), path: "config.json")
+        let (config, architecture, warnings) = try HFConfig.parse(try load(model), path: "config.json")
         #expect(warnings.isEmpty)
         #expect(config.hiddenSize == 64)
-        #expect(config.numHeads % config.numKVHeads == 0)
+        #expect(config.headCount % config.kvHeadCount == 0)
+        #expect(HFArchitecture.forExport(config) == architecture)
         // Round trips: metadata and config.json both give the same hyperparameters back.
-        let fromMetadata = try HFModelConfig(metadata: Metadata(config.metadataEntries), path: "m.qstar")
+        let fromMetadata = try HFConfig.modelConfig(metadata: Metadata(config.metadataEntries), path: "m.qstar")
         #expect(fromMetadata == config)
-        let rendered = JSONWriter.document(config.configJSON(torchDType: "float32"))
-        let reparsed = try HFModelConfig.parse(try JSONReader.parse(Array(rendered.utf8)), path: "out/config.json").config
+        let rendered = JSONWriter.document(HFConfig.configJSON(config, architecture: architecture, torchDType: "float32"))
+        let reparsed = try HFConfig.parse(try JSONReader.parse(Array(rendered.utf8)), path: "out/config.json").config
         var expected = config
         expected.name = nil  // _name_or_path is not written
         #expect(reparsed == expected)
     }
 
     @Test func familySpecificValues() throws {
-        let qwen = try HFModelConfig.parse(try load("qwen2"), path: "c").config
-        #expect(qwen.architecture == .qwen2 && qwen.attentionBias && qwen.tieEmbeddings)
-        #expect(qwen.ropeTheta == 1_000_000 && qwen.slidingWindow == 0 && qwen.eosTokenIDs == [447])
+        let (qwen, qwenClass, _) = try HFConfig.parse(try load("qwen2"), path: "c")
+        #expect(qwenClass == .qwen2 && qwen.attentionBias && qwen.tieEmbeddings)
+        #expect(qwen.ropeTheta == 1_000_000 && qwen.slidingWindow == nil && qwen.eosTokenIds == [447])
 
-        let l3 = try HFModelConfig.parse(try load("llama3"), path: "c").config
-        #expect(l3.ropeScaling == .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 64))
-        #expect(l3.ropeTheta == 500_000 && l3.headDim == 16 && l3.bosTokenID == 441)
+        let l3 = try HFConfig.parse(try load("llama3"), path: "c").config
+        #expect(l3.ropeScaling == .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64))
+        #expect(l3.ropeTheta == 500_000 && l3.headDim == 16 && l3.bosTokenId == 441)
 
-        let mistral = try HFModelConfig.parse(try load("mistral"), path: "c").config
-        #expect(mistral.architecture == .mistral && mistral.slidingWindow > 0 && mistral.numKVHeads < mistral.numHeads)
+        let (mistral, mistralClass, _) = try HFConfig.parse(try load("mistral"), path: "c")
+        #expect(mistralClass == .mistral && (mistral.slidingWindow ?? 0) > 0 && mistral.kvHeadCount < mistral.headCount)
 
         let metadata = Metadata(l3.metadataEntries)
         #expect(metadata["general.architecture"] == .string("llama"))
@@ -65,15 +67,15 @@ import Testing
     }
 
     @Test func transformers4RopeSpellingIsRead() throws {
-        let c = try HFModelConfig.parse(try llama([
+        let c = try HFConfig.parse(try llama([
             "rope_parameters": nil, "rope_theta": .double(5000),
             "rope_scaling": .object([("type", .string("dynamic")), ("factor", .double(2))]),
         ]), path: "c").config
         #expect(c.ropeTheta == 5000)
-        #expect(c.ropeScaling == .dynamic(factor: 2, originalContextLength: c.contextLength))
-        let defaults = try HFModelConfig.parse(try llama(["rope_scaling": nil, "rope_theta": nil]), path: "c").config
+        #expect(c.ropeScaling == .dynamic(factor: 2, originalContext: c.contextLength))
+        let defaults = try HFConfig.parse(try llama(["rope_scaling": nil, "rope_theta": nil]), path: "c").config
         #expect(defaults.ropeTheta == 10000 && defaults.ropeScaling == .none)
-        let linear = try HFModelConfig.parse(try load("llama-untied"), path: "c").config
+        let linear = try HFConfig.parse(try load("llama-untied"), path: "c").config
         #expect(linear.ropeScaling == .linear(factor: 2))
     }
 
@@ -86,14 +88,14 @@ import Testing
         }
         let allSliding = qwen([("layer_types", .array([.string("sliding_attention"), .string("sliding_attention")])),
                                ("sliding_window", .integer(32))])
-        #expect(try HFModelConfig.parse(allSliding, path: "c").config.slidingWindow == 32)
+        #expect(try HFConfig.parse(allSliding, path: "c").config.slidingWindow == 32)
         let mixed = qwen([("layer_types", .array([.string("full_attention"), .string("sliding_attention")])),
                           ("sliding_window", .integer(32))])
         #expect(parseError(mixed)?.field == "layer_types")
         #expect(parseError(mixed)?.kind == .unsupported)
         let legacy = qwen([("layer_types", .null), ("use_sliding_window", .bool(true)), ("max_window_layers", .integer(0)),
                            ("sliding_window", .integer(16))])
-        #expect(try HFModelConfig.parse(legacy, path: "c").config.slidingWindow == 16)
+        #expect(try HFConfig.parse(legacy, path: "c").config.slidingWindow == 16)
     }
 
     @Test(arguments: [
@@ -124,7 +126,7 @@ import Testing
 
     @Test func unknownKeysCanBeDowngradedToWarnings() throws {
         let json = try llama(["fancy_new_feature": .bool(true)])
-        let (_, warnings) = try HFModelConfig.parse(json, path: "config.json", allowUnknownKeys: true)
+        let (_, _, warnings) = try HFConfig.parse(json, path: "config.json", allowUnknownKeys: true)
         #expect(warnings == ["config.json: ignored unknown config key \"fancy_new_feature\""])
     }
 
@@ -137,19 +139,19 @@ import Testing
     }
 
     @Test func metadataChoosesAClassThatExpressesTheModel() throws {
-        var config = try HFModelConfig.parse(try load("llama-untied"), path: "c").config
+        var config = try HFConfig.parse(try load("llama-untied"), path: "c").config
         config.attentionBias = true
         var m = Metadata(config.metadataEntries)
         m["general.source_architecture"] = nil
-        #expect(try HFModelConfig(metadata: m, path: "m").architecture == .qwen2)
+        #expect(try HFArchitecture.forExport(HFConfig.modelConfig(metadata: m, path: "m")) == .qwen2)
         m["llama.attention_bias"] = .bool(false)
         m["llama.sliding_window"] = .uint(128)
-        #expect(try HFModelConfig(metadata: m, path: "m").architecture == .mistral)
+        #expect(try HFArchitecture.forExport(HFConfig.modelConfig(metadata: m, path: "m")) == .mistral)
         m["llama.num_kv_heads"] = .uint(3)
-        #expect(throws: InteropError.self) { try HFModelConfig(metadata: m, path: "m") }
+        #expect(throws: InteropError.self) { try HFConfig.modelConfig(metadata: m, path: "m") }
         m["llama.num_kv_heads"] = nil
         do {
-            _ = try HFModelConfig(metadata: m, path: "m.qstar")
+            _ = try HFConfig.modelConfig(metadata: m, path: "m.qstar")
             Issue.record("accepted metadata without llama.num_kv_heads")
         } catch {
             #expect(error.description.contains("llama.num_kv_heads"))
@@ -157,7 +159,7 @@ import Testing
     }
 
     @Test func tensorNamesMapBothWays() throws {
-        let config = try HFModelConfig.parse(try load("qwen2"), path: "c").config
+        let config = try HFConfig.parse(try load("qwen2"), path: "c").config
         let entries = HFTensorNames.expectedTensors(config)
         #expect(entries.count == 1 + 12 * 2 + 1)  // tied: no output.weight; biases present
         for e in entries {
