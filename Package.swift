@@ -31,6 +31,10 @@ var targets: [Target] = [
     .target(name: "QuietStarModel",
             dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer"],
             swiftSettings: fastMath),
+    // Lines in, results out: continuous batching of input lines over the model, plain and with thoughts.
+    .target(name: "QuietStarEngine",
+            dependencies: ["QuietStarModel", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer"],
+            swiftSettings: fastMath),
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
@@ -43,9 +47,10 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
     ("quietstar-inspect", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarJSON", "QuietStarCLI", argumentParser]),
     ("quietstar-convert", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
                            "QuietStarCLI", argumentParser]),
-    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
+    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarEngine", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
                        argumentParser]),
-    ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "CBLAS", argumentParser]),
+    ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine", "CBLAS",
+                         argumentParser]),
 ]
 targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
 
@@ -56,7 +61,7 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
-    ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
+    ("QuietStarModelTests", ["QuietStarModel", "QuietStarEngine", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
                              "QuietStarInterop"]),
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
@@ -73,6 +78,7 @@ let package = Package(
         .library(name: "QuietStarKernels", targets: ["QuietStarKernels"]),
         .library(name: "QuietStarTokenizer", targets: ["QuietStarTokenizer"]),
         .library(name: "QuietStarModel", targets: ["QuietStarModel"]),
+        .library(name: "QuietStarEngine", targets: ["QuietStarEngine"]),
         .library(name: "QuietStarInterop", targets: ["QuietStarInterop"]),
     ],
     dependencies: [

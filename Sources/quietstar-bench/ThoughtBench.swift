@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuietStarCheckpoint
+import QuietStarEngine
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuietStarCLI
+import QuietStarEngine
 import QuietStarJSON
 import QuietStarModel
 import QuietStarTokenizer

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarEngine
 import QuietStarJSON
 import QuietStarModel
 

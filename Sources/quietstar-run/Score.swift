@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuietStarCLI
+import QuietStarEngine
 import QuietStarJSON
 import QuietStarModel
 import QuietStarTokenizer
@@ -46,9 +47,6 @@ struct Score: ParsableCommand {
 
     func validate() throws {
         if perToken && common.format != .jsonl { throw ValidationError("--per-token needs --format jsonl") }
-        guard thoughtsPerPosition >= 1 && thoughtsPerPosition <= 64 else {
-            throw ValidationError("--thoughts-per-position must be in 1...64")
-        }
         if thoughtsPerPosition != 1 && !thinking.thoughts { throw ValidationError("--thoughts-per-position needs --thoughts") }
     }
 

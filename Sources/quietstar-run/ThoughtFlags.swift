@@ -1,5 +1,6 @@
 import ArgumentParser
 import QuietStarCLI
+import QuietStarEngine
 import QuietStarModel
 import QuietStarTokenizer
 
@@ -18,18 +19,13 @@ struct ThoughtFlags: ParsableArguments {
     var showThoughts = false
 
     func validate() throws {
-        if let k = thoughtTokens, k < 0 || k > ThoughtOptions.maxThoughtTokens {
-            throw ValidationError("--thought-tokens must be in 0...\(ThoughtOptions.maxThoughtTokens)")
-        }
-        guard thoughtTemperature.isFinite, thoughtTemperature >= 0 else {
-            throw ValidationError("--thought-temperature must be 0 (greedy) or positive")
-        }
+        // Values are checked once, by the library (ThoughtPass), when the run starts.
         if !thoughts && (showThoughts || thoughtTokens != nil) {
             throw ValidationError("--show-thoughts and --thought-tokens need --thoughts")
         }
     }
 
-    /// The thought options for `model`, or nil for a plain run (no `--thoughts`, or a checkpoint
+    /// The thought options for `model` (validated by the pass that runs them), or nil for a plain run (no `--thoughts`, or a checkpoint
     /// without thought parameters: then a notice on stderr). An inconsistent Quiet-STaR
     /// checkpoint never gets here: opening it failed (exit 65).
     func resolve(_ model: LanguageModel, seed: UInt64, passes: Int = 1) throws -> ThoughtOptions? {
@@ -38,13 +34,8 @@ struct ThoughtFlags: ParsableArguments {
             StandardError.report("quietstar-run", "notice: \(model.path ?? "the model") has no thought parameters (thought.start_embedding, mixing_head.*, quietstar.* metadata); running without thoughts")
             return nil
         }
-        let options = ThoughtOptions(thoughtTokens: thoughtTokens ?? parameters.defaultThoughtTokens,
-                                     temperature: thoughtTemperature, seed: seed, passes: passes)
-        do { try options.validate() } catch {
-            StandardError.report("quietstar-run", error.flagMessage)
-            throw ExitCode(ExitStatus.usage.rawValue)
-        }
-        return options
+        return ThoughtOptions(thoughtTokens: thoughtTokens ?? parameters.defaultThoughtTokens,
+                              temperature: thoughtTemperature, seed: seed, passes: passes)
     }
 }
 

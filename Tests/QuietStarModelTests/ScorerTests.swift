@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarEngine
 import QuietStarModel
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarEngine
 import QuietStarFormat
 import QuietStarInterop
 import QuietStarModel

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarCheckpoint
+import QuietStarEngine
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel

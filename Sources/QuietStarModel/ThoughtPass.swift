@@ -1,7 +1,6 @@
 import QuietStarKernels
 
-/// The pieces that scoring and generation with thoughts share: where a thought row's keys go and
-/// what it sees, how content tokens are drawn, and how a finished thought is mixed in.
+/// Where a thought row's keys go and what it sees.
 ///
 /// A thought after text position `i` of a slot is a stream of `k + 2` rows (start, `k` content
 /// tokens, end) at inline rotary positions `i + 1 ... i + k + 2`. Its rows live in the cache's
@@ -27,24 +26,75 @@ extension KVCache {
     }
 }
 
-extension StepBatch {
-    /// Appends step `step` of a thought stream (see `KVCache.thoughtRanges`): the start vector at
-    /// step 0, content token `token` at steps `1...k`, the end vector at step `k + 1`.
+/// The thought pass: the one sequence that scoring, generation and (next) training run to think
+/// after a text position, whatever schedules it.
+///
+/// For each stream (slot, text position `i`, pass) it is `k + 2` transformer steps, one row per
+/// stream per step, laid out by `KVCache.thoughtRanges`:
+/// 1. `appendRow(step: 0)` feeds the start vector; `appendRow(step: j)` for `1...k` feeds content
+///    token `c_j`; `appendRow(step: k + 1)` feeds the end vector. Rows `0..<k` want logits.
+/// 2. After steps `0..<k`, `drawContent` draws `c_{j+1}` from those logits (markers masked, at the
+///    thought temperature, from the stream's own generator `random(line:position:pass:)`).
+/// 3. After step `k + 1`, the caller gathers `h_base` (the text row at `i`) and `h_end` (the end
+///    row) into `mixer.base` / `mixer.end`, and `mixer.mix(rows:)` gives `w` and the mixed logits.
+///
+/// A scorer runs the steps back to back for packs of streams; the generator fuses step 0 with
+/// the text row it follows (all keys of a step are stored before any row attends), so a token
+/// costs `k + 2` steps. Options are validated once, here.
+public final class ThoughtPass {
+    public let thoughts: ThoughtParameters
+    public let options: ThoughtOptions
+    let sampler: ThoughtSampler
+    public let mixer: ThoughtMixer
+    private let window: Int?
+
+    public init(model: LanguageModel, options: ThoughtOptions) throws(ModelError) {
+        guard let thoughts = model.thoughts else {
+            throw ModelError(.invalidArgument, "\(model.path ?? "the model"): no thought parameters (thought.*, mixing_head.*, quietstar.*): a plain model cannot think")
+        }
+        try options.validate()
+        self.thoughts = thoughts
+        self.options = options
+        sampler = ThoughtSampler(options: options, thoughts: thoughts, vocabSize: model.config.vocabSize)
+        mixer = ThoughtMixer(weights: model.weights, thoughts: thoughts)
+        window = model.config.slidingWindow
+    }
+
+    /// Content tokens per thought (k).
+    public var thoughtTokens: Int { options.thoughtTokens }
+    /// Rows per stream: start, k content tokens, end.
+    public var steps: Int { options.steps }
+
+    /// The generator of the stream thinking after `position` of line `line` (pass `pass`).
+    public func random(line: Int, position: Int, pass: Int) -> LineRandom {
+        ThoughtRandom.stream(seed: options.seed, line: line, position: position, pass: pass)
+    }
+
+    /// Appends step `step` of the stream after text position `textPosition` of `slot`, whose rows
+    /// start at cache row `streamStart`: the start vector at step 0, `token` (content token
+    /// `c_step`) at steps `1...k`, the end vector at step `k + 1`. Returns the row's index.
     @discardableResult
-    mutating func appendThought(step j: Int, thoughtTokens k: Int, token: Int32, thoughts: ThoughtParameters,
-                                cache: KVCache, slot: Int, textPosition i: Int, streamStart: Int, window: Int?,
-                                logits: Bool) -> Int {
+    public func appendRow(to batch: inout StepBatch, step j: Int, token: Int32, cache: KVCache, slot: Int,
+                          textPosition i: Int, streamStart: Int) -> Int {
+        let k = options.thoughtTokens
         let (visible, extra) = cache.thoughtRanges(slot: slot, textPosition: i, step: j, streamStart: streamStart, window: window)
-        let position = i + 1 + j, row = streamStart + j
+        let position = i + 1 + j, row = streamStart + j, logits = j < k
         if j == 0 {
-            return append(embedding: thoughts.startEmbedding, position: position, cacheRow: row, visible: visible,
-                          extra: extra, logits: logits)
+            return batch.append(embedding: thoughts.startEmbedding, position: position, cacheRow: row, visible: visible,
+                                extra: extra, logits: logits)
         }
         if j == k + 1 {
-            return append(embedding: thoughts.endEmbedding, position: position, cacheRow: row, visible: visible,
-                          extra: extra, logits: logits)
+            return batch.append(embedding: thoughts.endEmbedding, position: position, cacheRow: row, visible: visible,
+                                extra: extra, logits: logits)
         }
-        return append(token: token, position: position, cacheRow: row, visible: visible, extra: extra, logits: logits)
+        return batch.append(token: token, position: position, cacheRow: row, visible: visible, extra: extra, logits: logits)
+    }
+
+    /// Draws the next content token of `count` streams from their logit rows (contiguous,
+    /// `count x vocab`), each from its own generator.
+    public func drawContent(count: Int, logits: UnsafePointer<Float>, randoms: UnsafeMutablePointer<LineRandom>,
+                            tokens: UnsafeMutablePointer<Int32>) {
+        sampler.draw(count: count, logits: logits, randoms: randoms, tokens: tokens)
     }
 }
 
@@ -101,7 +151,7 @@ final class ThoughtSampler {
 /// Mixes finished thoughts into the text: `w = head(h_base, h_end)`, `h_mix = (1 - w) h_base +
 /// w h_end`, `logits = lm_head(h_mix)`, for a batch of streams at once (one matrix product per
 /// head layer and one for the LM head).
-final class ThoughtMixer {
+public final class ThoughtMixer {
     let weights: ModelWeights
     let head: MixingHead
     let workspace = MixingHeadWorkspace()
@@ -120,7 +170,7 @@ final class ThoughtMixer {
 
     deinit { storage?.deallocate() }
 
-    func reserve(rows: Int) {
+    public func reserve(rows: Int) {
         guard rows > capacity else { return }
         storage?.deallocate()
         capacity = max(rows, capacity + capacity / 2)
@@ -130,16 +180,16 @@ final class ThoughtMixer {
     }
 
     /// Where callers gather `h_base` and `h_end` rows before `mix` (`rows x hidden` each).
-    var base: UnsafeMutablePointer<Float> { storage! }
-    var end: UnsafeMutablePointer<Float> { storage! + capacity * hidden }
-    var mixed: UnsafeMutablePointer<Float> { storage! + 2 * capacity * hidden }
+    public var base: UnsafeMutablePointer<Float> { storage! }
+    public var end: UnsafeMutablePointer<Float> { storage! + capacity * hidden }
+    public var mixed: UnsafeMutablePointer<Float> { storage! + 2 * capacity * hidden }
     /// `w` per row, after `mix`.
-    var w: UnsafeMutablePointer<Float> { storage! + 3 * capacity * hidden }
+    public var w: UnsafeMutablePointer<Float> { storage! + 3 * capacity * hidden }
     /// Mixed logits (`rows x vocab`), after `mix`.
-    var logits: UnsafeMutablePointer<Float> { storage! + 3 * capacity * hidden + capacity }
+    public var logits: UnsafeMutablePointer<Float> { storage! + 3 * capacity * hidden + capacity }
 
     /// Runs the head, the mix and the LM head over the first `rows` gathered rows.
-    func mix(rows: Int) {
+    public func mix(rows: Int) {
         guard rows > 0 else { return }
         precondition(rows <= capacity, "ThoughtMixer: reserve(rows:) first")
         head.forward(base: base, thought: end, rows: rows, workspace: workspace, weights: w)

@@ -1,3 +1,5 @@
+import QuietStarModel
+
 /// One input line handed to the generator or scorer.
 ///
 /// `line` is the line's 0-based index in the whole input (before any sharding): it seeds the

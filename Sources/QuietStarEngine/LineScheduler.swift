@@ -1,4 +1,5 @@
 import QuietStarKernels
+import QuietStarModel
 
 /// A line in flight, as the scheduler sees it: a growing token sequence of which the first `fed`
 /// are in the line's KV-cache slot. Generation and scoring implement it.

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarKernels
+import QuietStarModel
 
 /// Settings of a scoring run.
 public struct ScoreOptions: Sendable {

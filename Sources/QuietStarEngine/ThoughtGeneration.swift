@@ -1,4 +1,5 @@
 import QuietStarKernels
+import QuietStarModel
 
 /// A completion generated with a thought before every output token.
 public struct ThoughtCompletion: Sendable, Equatable {
@@ -26,39 +27,31 @@ public struct ThoughtCompletion: Sendable, Equatable {
 /// tokens from `(thought seed, line, position, 0)`, so batching and sharding change nothing.
 public final class ThoughtGenerator {
     public let model: LanguageModel
-    public let thoughts: ThoughtParameters
     public let options: GenerationOptions
-    public let thoughtOptions: ThoughtOptions
+    /// The thought pass every output token runs (its options: k, temperature, seed).
+    public let pass: ThoughtPass
+    public var thoughtOptions: ThoughtOptions { pass.options }
     let transformer: Transformer
     let cache: KVCache
     private let stepRows: Int
     private let outputSampler: Sampler
-    private let thoughtSampler: ThoughtSampler
-    private let mixer: ThoughtMixer
     private var batch = StepBatch()
     private var sampleFloats: [Float]
     private var sampleOrder: [Int32]
 
     public init(model: LanguageModel, options: GenerationOptions, thoughtOptions: ThoughtOptions) throws(ModelError) {
-        guard let thoughts = model.thoughts else {
-            throw ModelError(.invalidArgument, "\(model.path ?? "the model"): no thought parameters (thought.*, mixing_head.*, quietstar.*): a plain model cannot think")
-        }
         try options.validate()
-        try thoughtOptions.validate()
+        pass = try ThoughtPass(model: model, options: thoughtOptions)
         self.model = model
-        self.thoughts = thoughts
         self.options = options
-        self.thoughtOptions = thoughtOptions
         transformer = Transformer(weights: model.weights)
         cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
                             scratchRows: options.batchSize * thoughtOptions.steps)
         // A step holds up to two rows per line (text + start) besides prefill chunks.
         stepRows = max(options.maxStepTokens, 2 * options.batchSize)
         var sampling = options.sampling
-        for t in thoughts.markerIds where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
+        for t in pass.thoughts.markerIds where !sampling.suppressedTokens.contains(t) { sampling.suppressedTokens.append(t) }
         outputSampler = Sampler(options: sampling, vocabSize: model.config.vocabSize)
-        thoughtSampler = ThoughtSampler(options: thoughtOptions, thoughts: thoughts, vocabSize: model.config.vocabSize)
-        mixer = ThoughtMixer(weights: model.weights, thoughts: thoughts)
         sampleFloats = [Float](repeating: 0, count: model.config.vocabSize)
         sampleOrder = [Int32](repeating: 0, count: model.config.vocabSize)
     }
@@ -185,7 +178,7 @@ public final class ThoughtGenerator {
             var drawn = [Int32](repeating: 0, count: drawing.count)
             randoms.withUnsafeMutableBufferPointer { r in
                 drawn.withUnsafeMutableBufferPointer { d in
-                    thoughtSampler.draw(count: drawing.count, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
+                    pass.drawContent(count: drawing.count, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
                 }
             }
             for (i, line) in drawing.enumerated() {
@@ -196,6 +189,7 @@ public final class ThoughtGenerator {
         // Finished thoughts: mix, choose the output token, forget the thought.
         let ending = lines.filter { $0.thoughtRow >= 0 && $0.stage == steps - 1 }
         if !ending.isEmpty {
+            let mixer = pass.mixer
             mixer.reserve(rows: ending.count)
             for (r, line) in ending.enumerated() {
                 line.hBase.withUnsafeBufferPointer { (mixer.base + r * h).update(from: $0.baseAddress!, count: h) }
@@ -226,17 +220,12 @@ public final class ThoughtGenerator {
     }
 
     private func appendThoughtRow(_ line: ThinkingLine, step j: Int) -> Int {
-        let k = thoughtOptions.thoughtTokens
-        if j == 0 {
-            // A new thought after the last text position.
-            line.thoughtRandom = ThoughtRandom.stream(seed: thoughtOptions.seed, line: line.line,
-                                                      position: line.text.tokens.count - 1, pass: 0)
-        }
-        return batch.appendThought(step: j, thoughtTokens: k, token: j >= 1 && j <= k ? line.content[j - 1] : 0,
-                                   thoughts: thoughts, cache: cache, slot: line.slot,
-                                   textPosition: line.text.tokens.count - 1,
-                                   streamStart: cache.scratchRow(line.slot * thoughtOptions.steps),
-                                   window: model.config.slidingWindow, logits: j < k)
+        let k = thoughtOptions.thoughtTokens, position = line.text.tokens.count - 1
+        // A new thought after the last text position.
+        if j == 0 { line.thoughtRandom = pass.random(line: line.line, position: position, pass: 0) }
+        return pass.appendRow(to: &batch, step: j, token: j >= 1 && j <= k ? line.content[j - 1] : 0, cache: cache,
+                              slot: line.slot, textPosition: position,
+                              streamStart: cache.scratchRow(line.slot * thoughtOptions.steps))
     }
 }
 

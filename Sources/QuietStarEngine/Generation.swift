@@ -1,4 +1,5 @@
 import QuietStarKernels
+import QuietStarModel
 import QuietStarTokenizer
 
 /// Settings of a generation run.

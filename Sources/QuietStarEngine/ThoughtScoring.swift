@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarKernels
+import QuietStarModel
 
 /// The likelihood of one line with and without thoughts, from the same pass.
 public struct ThoughtLineScore: Sendable, Equatable {
@@ -40,35 +41,27 @@ public struct ThoughtLineScore: Sendable, Equatable {
 /// from per-(seed, line, position, pass) generators), never on batching or sharding.
 public final class ThoughtScorer {
     public let model: LanguageModel
-    public let thoughts: ThoughtParameters
     public let options: ScoreOptions
-    public let thoughtOptions: ThoughtOptions
+    /// The thought pass every pack of streams runs (its options: k, temperature, seed, passes).
+    public let pass: ThoughtPass
+    public var thoughtOptions: ThoughtOptions { pass.options }
     let transformer: Transformer
     let cache: KVCache
     /// Rows per step: text rows in the base pass, streams in a thought pack.
     let stepRows: Int
-    private let sampler: ThoughtSampler
-    private let mixer: ThoughtMixer
     private var batch = StepBatch()
 
     public init(model: LanguageModel, options: ScoreOptions, thoughtOptions: ThoughtOptions) throws(ModelError) {
-        guard let thoughts = model.thoughts else {
-            throw ModelError(.invalidArgument, "\(model.path ?? "the model"): no thought parameters (thought.*, mixing_head.*, quietstar.*): a plain model cannot think")
-        }
         try options.validate()
-        try thoughtOptions.validate()
+        pass = try ThoughtPass(model: model, options: thoughtOptions)
         self.model = model
-        self.thoughts = thoughts
         self.options = options
-        self.thoughtOptions = thoughtOptions
         transformer = Transformer(weights: model.weights)
         // Every row of a step may carry a full row of logits: keep them near 64 MB.
         let logitBudget = max(options.batchSize, (16 << 20) / model.config.vocabSize)
         stepRows = max(1, min(options.maxStepTokens, logitBudget))
         cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
                             scratchRows: stepRows * thoughtOptions.steps)
-        sampler = ThoughtSampler(options: thoughtOptions, thoughts: thoughts, vocabSize: model.config.vocabSize)
-        mixer = ThoughtMixer(weights: model.weights, thoughts: thoughts)
     }
 
     /// Scores every request, delivering outcomes in request order. Lines are scored in groups of
@@ -229,16 +222,15 @@ public final class ThoughtScorer {
         let c = model.config, h = c.hiddenSize, k = thoughtOptions.thoughtTokens, steps = thoughtOptions.steps
         let n = streams.count
         var randoms = streams.map {
-            ThoughtRandom.stream(seed: thoughtOptions.seed, line: lines[$0.line].line, position: $0.position, pass: $0.pass)
+            pass.random(line: lines[$0.line].line, position: $0.position, pass: $0.pass)
         }
         var content = [Int32](repeating: 0, count: n * k)
         var drawn = [Int32](repeating: 0, count: n)
         for j in 0..<steps {
             batch.removeAll()
             for (s, stream) in streams.enumerated() {
-                batch.appendThought(step: j, thoughtTokens: k, token: j >= 1 && j <= k ? content[s * k + j - 1] : 0,
-                                    thoughts: thoughts, cache: cache, slot: stream.line, textPosition: stream.position,
-                                    streamStart: cache.scratchRow(s * steps), window: c.slidingWindow, logits: j < k)
+                pass.appendRow(to: &batch, step: j, token: j >= 1 && j <= k ? content[s * k + j - 1] : 0, cache: cache,
+                               slot: stream.line, textPosition: stream.position, streamStart: cache.scratchRow(s * steps))
             }
             let out = transformer.step(batch, cache: cache)
             onStep(batch.count)
@@ -246,11 +238,12 @@ public final class ThoughtScorer {
                 // Row s wants logits and every row does: logit index s.
                 randoms.withUnsafeMutableBufferPointer { r in
                     drawn.withUnsafeMutableBufferPointer { d in
-                        sampler.draw(count: n, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
+                        pass.drawContent(count: n, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
                     }
                 }
                 for s in 0..<n { content[s * k + j] = drawn[s] }
             } else if j == steps - 1 {
+                let mixer = pass.mixer
                 mixer.reserve(rows: n)
                 for (s, stream) in streams.enumerated() {
                     lines[stream.line].hBase.withUnsafeBufferPointer { hb in
