@@ -66,7 +66,11 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
 ]
-targets += testTargets.map { .testTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }
+// Helpers every test target shares (a deterministic generator, temporary directories, fixture paths).
+targets.append(.target(name: "QuietStarTestSupport", path: "Tests/QuietStarTestSupport", swiftSettings: fastMath))
+targets += testTargets.map {
+    .testTarget(name: $0.name, dependencies: $0.dependencies + ["QuietStarTestSupport"], swiftSettings: fastMath)
+}
 
 let package = Package(
     name: "QuietStar",

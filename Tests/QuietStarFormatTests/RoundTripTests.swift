@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarFormat
 

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarTestSupport
 import QuietStarTokenizer
 import QuietStarJSON
 import Testing
@@ -111,7 +112,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     @Test func bf16SourceStaysBF16UnlessAskedAndWidensExactly() throws {
         let bf16 = try QStarFile.open(path: try ConvertedFixtures.shared.qstar("llama-bf16"))
         #expect(bf16.tensors.allSatisfy { $0.dtype == .bf16 })
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         _ = try convertFromHF(directory: Fixtures.hf("llama-bf16"), output: dir.file("f32.qstar"), options: ConversionOptions(dtype: .f32))
         let f32 = try QStarFile.open(path: dir.file("f32.qstar"))
         for info in bf16.tensors {
@@ -122,7 +123,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
 
     /// F16 and F64 sources: F16 is kept bit for bit, F64 is rounded to the nearest f32.
     @Test func f16AndF64SourcesConvert() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let source = try SafetensorsFile(path: Fixtures.hf("mistral") + "/model.safetensors")
         for dtype in [SafetensorsDType.f16, .f64] {
             let folder = dir.file(dtype.rawValue)
@@ -156,7 +157,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     /// safetensors hold the original Hugging Face bytes.
     @Test(arguments: Fixtures.hfModels.filter { $0 != "llama-bf16" })
     func toHFThenFromHFIsBitExact(model: String) throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let original = try ConvertedFixtures.shared.qstar(model)
         let hf = dir.file("hf")
         let report = try convertToHF(input: original, outputDirectory: hf)
@@ -208,7 +209,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     }
 
     @Test func exportShardsWhenAsked() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let hf = dir.file("hf")
         _ = try convertToHF(input: try ConvertedFixtures.shared.qstar("llama-untied"), outputDirectory: hf,
                             options: ConversionOptions(maxShardBytes: 200_000))
@@ -223,7 +224,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     }
 
     @Test func requestedDTypesApplyToMatricesOnly() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         for dtype in [DType.f16, .bf16, .q8_0] {
             let path = dir.file("\(dtype.name).qstar")
             let report = try convertFromHF(directory: Fixtures.hf("quietstar-mistral"), output: path,
@@ -239,7 +240,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     }
 
     @Test func compressedOutputHoldsTheSameValues() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let path = dir.file("z.qstar")
         _ = try convertFromHF(directory: Fixtures.hf("qwen2"), output: path, options: ConversionOptions(compression: .zstd))
         let z = try QStarFile.open(path: path), raw = try QStarFile.open(path: try ConvertedFixtures.shared.qstar("qwen2"))
@@ -252,7 +253,7 @@ func bytesEqual(_ a: TensorView, _ b: TensorView) -> Bool {
     }
 
     @Test func quietStarExportWritesThePublishedLayout() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let hf = dir.file("hf")
         _ = try convertToHF(input: try ConvertedFixtures.shared.qstar("quietstar-mistral"), outputDirectory: hf)
         let config = try JSONReader.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: hf + "/config.json"))))

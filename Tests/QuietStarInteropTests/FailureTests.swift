@@ -1,6 +1,7 @@
 import Foundation
 import QuietStarFormat
 import QuietStarJSON
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarInterop
 
@@ -67,7 +68,7 @@ import Testing
     }
 
     @Test func shapeMismatchNamesTensorAndFile() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("llama-untied", into: dir)
         try editConfig(input) { e in
             e.removeAll { $0.key == "intermediate_size" }
@@ -80,7 +81,7 @@ import Testing
     }
 
     @Test func missingAndUnexpectedTensors() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("mistral", into: dir)
         try rewrite(input, drop: ["model.norm.weight"])
         expectFailure(dir, kind: .invalidInput, field: "model.norm.weight", message: "missing") {
@@ -94,7 +95,7 @@ import Testing
     }
 
     @Test func partialQuietStarLayoutIsRefused() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("quietstar-mistral", into: dir)
         try rewrite(input, drop: ["talk_head.0.4.weight"])
         expectFailure(dir, kind: .invalidInput, field: "talk_head.0.4.weight", message: "Quiet-STaR") {
@@ -103,7 +104,7 @@ import Testing
     }
 
     @Test func damagedShardIsRejectedBeforeWriting() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("llama-sharded", into: dir)
         let shard = input + "/model-00003-of-00004.safetensors"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: shard))
@@ -115,7 +116,7 @@ import Testing
     }
 
     @Test func hostileShardIndexIsRejected() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("llama-sharded", into: dir)
         let index = input + "/model.safetensors.index.json"
         var text = try String(contentsOfFile: index, encoding: .utf8)
@@ -127,7 +128,7 @@ import Testing
     }
 
     @Test func unsupportedTokenizerIsRefused() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("qwen2", into: dir)
         let path = input + "/tokenizer.json"
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -140,7 +141,7 @@ import Testing
     }
 
     @Test func configProblems() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("llama3", into: dir)
         try editConfig(input) { $0.append(("new_attention_trick", .bool(true))) }
         expectFailure(dir, kind: .unsupported, path: input + "/config.json", field: "new_attention_trick") {
@@ -157,7 +158,7 @@ import Testing
     }
 
     @Test func missingInputs() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         expectFailure(dir, kind: .missingInput) {
             _ = try convertFromHF(directory: dir.file("nope"), output: dir.file("out.qstar"))
         }
@@ -177,7 +178,7 @@ import Testing
 
     /// Failures after tensors have started streaming: the writer's temporary file goes too.
     @Test func failureInTheMiddleLeavesNothing() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let input = try copy("llama-untied", into: dir)
         try rewrite(input, replace: ["lm_head.weight": { $0[77] = .nan }, "model.layers.1.mlp.down_proj.weight": { $0[5] = 1e6 }])
         // q8_0 cannot hold a NaN: refused when the last tensor streams.
@@ -197,7 +198,7 @@ import Testing
     }
 
     @Test func outputProblems() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         expectFailure(dir, kind: .cannotCreateOutput) {
             _ = try convertFromHF(directory: Fixtures.hf("qwen2"), output: dir.file("no/such/dir/out.qstar"))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarInterop
 
@@ -16,7 +17,7 @@ import Testing
     }
 
     func measure(_ model: String, _ dtype: DType) throws -> Errors {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let source = try ConvertedFixtures.shared.qstar(model)
         let out = dir.file("out.qstar")
         let report = try recode(input: source, output: out, options: ConversionOptions(dtype: dtype))
@@ -63,7 +64,7 @@ import Testing
     }
 
     @Test func recodeBackToF32AndCompressionAreLossless() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let source = try ConvertedFixtures.shared.qstar("quietstar-mistral")
         let zstd = dir.file("z.qstar"), raw = dir.file("raw.qstar")
         _ = try recode(input: source, output: zstd, options: ConversionOptions(compression: .zstd))
@@ -86,7 +87,7 @@ import Testing
     }
 
     @Test func recodeInPlaceReplacesAtomically() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let path = dir.file("m.qstar")
         try FileManager.default.copyItem(atPath: try ConvertedFixtures.shared.qstar("llama3"), toPath: path)
         let before = try QStarFile.open(path: path)  // stays mapped and valid across the replacement
@@ -101,7 +102,7 @@ import Testing
     /// Optimizer moments and integer tensors are never recoded; q8_0 falls back to f32 for a
     /// matrix whose rows are not a multiple of 32.
     @Test func policyExceptions() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let path = dir.file("train.qstar")
         let writer = try QStarWriter(path: path)
         let m: [Float] = (0..<64).map { Float($0) / 7 }

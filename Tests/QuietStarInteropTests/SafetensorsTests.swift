@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarJSON
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarInterop
 
@@ -105,7 +106,7 @@ import Testing
     }
 
     @Test func writerStreamsAndReaderReadsBack() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let path = dir.file("out.safetensors")
         let a: [Float] = (0..<1000).map { Float($0) * 0.5 - 7 }
         let b: [UInt16] = [0x3F80, 0x4000, 0xC040]  // bf16 1, 2, -3
@@ -138,7 +139,7 @@ import Testing
     }
 
     @Test func writerRefusesMisuseAndLeavesNothing() throws {
-        let dir = try TemporaryDirectory()
+        let dir = TemporaryDirectory()
         let path = dir.file("bad.safetensors")
         do {
             let writer = try SafetensorsWriter(path: path, entries: [.init(name: "x", dtype: .f32, shape: [2]),
@@ -161,15 +162,3 @@ import Testing
     }
 }
 
-/// A tiny deterministic generator for test data (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -18,24 +18,6 @@ enum Fixtures {
     static func hf(_ name: String) -> String { path("hf/\(name)") }
 }
 
-/// A fresh temporary directory, removed when the value is deinitialised.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("quietstar-interop-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-
-    /// Names in the directory (to check that failed conversions leave nothing behind).
-    var contents: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}
-
 /// The f32 values of a safetensors tensor (F32, F16, BF16 or F64), decoded independently of
 /// the code under test: straight from the bytes with Float16 / bit shifts.
 func referenceValues(_ file: SafetensorsFile, _ name: String) -> [Float] {

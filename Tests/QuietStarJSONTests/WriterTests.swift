@@ -1,3 +1,4 @@
+import QuietStarTestSupport
 import Testing
 import QuietStarJSON
 

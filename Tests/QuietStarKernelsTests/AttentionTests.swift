@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarKernels
 
@@ -58,7 +59,7 @@ import Testing
     /// Central differences of Σ dy ⊙ attention(q, K, V) with a two-span (thought-style) layout
     /// and GQA, against the analytic backward.
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 41)
+        var rng = SplitMix64(seed: 41)
         let rows = 3, heads = 4, kvHeads = 2, hd = 5, kvRows = 9
         let kvDim = kvHeads * hd
         // Row r sees text rows 0...r and thought rows 3 + r, 6 + r (stride 3).
@@ -170,7 +171,7 @@ import Testing
 @Suite struct AttentionBatchInvarianceTests {
     @Test(arguments: [(4, 4), (6, 2)])
     func rowBitsDependOnTheRowAlone(heads: Int, kvHeads: Int) {
-        var rng = TestRandom(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let hd = 24, kvRows = 300, stride = kvHeads * hd
         let k = rng.floats(kvRows * stride), v = rng.floats(kvRows * stride)
         // Row r: text position p_r (causal span A over rows 0...p_r) and, for some, a span B.

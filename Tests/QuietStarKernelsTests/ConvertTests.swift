@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarKernels
 
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func q8BlocksMatchScalarDefinition() {
-        var rng = TestRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let blocks = 5
         var raw = [UInt8](repeating: 0, count: blocks * 34)
         var expected = [Float]()
@@ -103,7 +104,7 @@ import Testing
     }
 
     @Test func reductions() {
-        var rng = TestRandom(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for n in [0, 1, 7, 8, 31, 32, 33, 100] {
             let a = rng.floats(n), b = rng.floats(n)
             let d = Vec.dot(a, b, n)
@@ -153,7 +154,7 @@ import Testing
 @Suite struct ConvertAgainstCodecTests {
     @Test(arguments: [DType.f32, .f16, .bf16, .q8_0])
     func agreesWithDTypeCodec(dtype: DType) {
-        var rng = TestRandom(seed: 99)
+        var rng = SplitMix64(seed: 99)
         var values = rng.floats(32 * 9, scale: 3)
         values[0] = 0; values[1] = -0.0; values[2] = 65504; values[3] = 1e-7; values[4] = -2.5e-5
         values[40] = 1e-3  // a block whose other values are large

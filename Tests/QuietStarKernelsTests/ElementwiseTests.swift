@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarKernels
 
@@ -32,7 +33,7 @@ import Testing
     }
 
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let rows = 3, dim = 21
         let x = rng.floats(rows * dim, scale: 2), w = rng.floats(dim).map { $0 + 1 }, dy = rng.floats(rows * dim)
         func loss(_ x: [Float], _ w: [Float]) -> Double {
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 12)
+        var rng = SplitMix64(seed: 12)
         let n = 37
         let g = rng.floats(n, scale: 4), u = rng.floats(n), dy = rng.floats(n)
         func loss(_ g: [Float], _ u: [Float]) -> Double {
@@ -107,7 +108,7 @@ import Testing
     }
 
     @Test func gradientsByFiniteDifferences() {
-        var rng = TestRandom(seed: 13)
+        var rng = SplitMix64(seed: 13)
         let rows = 2, cols = 19
         let x = rng.floats(rows * cols, scale: 3), dy = rng.floats(rows * cols)
         for log in [false, true] {
@@ -152,7 +153,7 @@ import Testing
     }
 
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 14)
+        var rng = SplitMix64(seed: 14)
         let rows = 3, vocab = 29
         let x = rng.floats(rows * vocab, scale: 3)
         let targets: [Int32] = [4, -100, 28]
@@ -192,7 +193,7 @@ import Testing
     }
 
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 15)
+        var rng = SplitMix64(seed: 15)
         let vocab = 6, dim = 9
         let ids: [Int32] = [2, 5, 2, 0]
         let table = rng.floats(vocab * dim), dy = rng.floats(ids.count * dim)

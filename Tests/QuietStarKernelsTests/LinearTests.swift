@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarFormat
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarKernels
 
@@ -75,7 +76,7 @@ import Testing
 
     /// Central differences through the tiled path (the BLAS path is sgemm's own business).
     @Test func gradientByFiniteDifferences() {
-        var rng = TestRandom(seed: 31)
+        var rng = SplitMix64(seed: 31)
         let m = 3, nIn = 13, nOut = 6
         let x = rng.floats(m * nIn), wv = rng.floats(nOut * nIn), b = rng.floats(nOut), dy = rng.floats(m * nOut)
         let scratch = Scratch()
@@ -106,7 +107,7 @@ import Testing
 @Suite struct LinearBatchInvarianceTests {
     @Test(arguments: [(DType.f32, 1061), (.f32, 1088), (.f16, 1088), (.bf16, 520), (.q8_0, 1088)])
     func rowBitsDependOnTheRowAlone(dtype: DType, nIn: Int) {
-        var rng = TestRandom(seed: 77)
+        var rng = SplitMix64(seed: 77)
         let m = 101, nOut = 70
         let x = rng.floats(m * nIn), values = rng.floats(nOut * nIn, scale: 0.5), bias = rng.floats(nOut)
         var raw = [UInt8](repeating: 0, count: Convert.byteCount(WeightEncoding(dtype), count: nOut * nIn))

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarKernels
 
@@ -73,7 +74,7 @@ import Testing
     /// Backward is the adjoint of forward: <R x, dy> = <x, Rᵀ dy>, and forward then backward is
     /// the identity (a rotation's transpose is its inverse).
     @Test func backwardIsAdjointAndInverse() {
-        var rng = TestRandom(seed: 21)
+        var rng = SplitMix64(seed: 21)
         let rows = 5, heads = 2, hd = 10
         let table = RotaryTable(headDim: hd, theta: 10000, maxPosition: 64)
         let positions: [Int32] = [0, 3, 63, 64, 1000]

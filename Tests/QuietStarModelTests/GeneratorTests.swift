@@ -2,6 +2,7 @@ import Foundation
 import QuietStarEngine
 import QuietStarFormat
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 /// Prompts of different lengths (so lines finish prefill and generation at different steps).

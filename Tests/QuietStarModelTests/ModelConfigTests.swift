@@ -2,6 +2,7 @@ import Foundation
 import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 @Suite struct ModelConfigTests {
@@ -45,7 +46,7 @@ import Testing
     /// A missing tensor or a wrong shape is named, with the file.
     @Test func missingOrMisshapenTensorsAreNamed() throws {
         let dir = TemporaryDirectory()
-        let path = dir.path("m.qstar")
+        let path = dir.file("m.qstar")
         try RandomModel.write(to: path, config: TestConfigs.gqa, seed: 1)
         let file = try QStarFile.open(path: path)
         var wider = TestConfigs.gqa
@@ -62,7 +63,7 @@ import Testing
         #expect(throws: Never.self) { try ModelWeights(file: file, config: noBias) }
         var untiedMissing = TestConfigs.windowed
         untiedMissing.tieEmbeddings = false
-        let path2 = dir.path("w.qstar")
+        let path2 = dir.file("w.qstar")
         try RandomModel.write(to: path2, config: TestConfigs.windowed, seed: 2)
         let file2 = try QStarFile.open(path: path2)
         do {
@@ -71,8 +72,8 @@ import Testing
         } catch {
             #expect(error.message.contains("output.weight"))
         }
-        #expect(throws: ModelError.self) { try LanguageModel(path: dir.path("absent.qstar")) }
-        do { _ = try LanguageModel(path: dir.path("absent.qstar")) } catch { #expect(error.kind == .missingFile) }
+        #expect(throws: ModelError.self) { try LanguageModel(path: dir.file("absent.qstar")) }
+        do { _ = try LanguageModel(path: dir.file("absent.qstar")) } catch { #expect(error.kind == .missingFile) }
     }
 
     /// Weight matrices are views into the mapped file, in the stored dtype: no copy, no f32

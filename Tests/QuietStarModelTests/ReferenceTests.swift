@@ -3,6 +3,7 @@ import QuietStarEngine
 import QuietStarFormat
 import QuietStarInterop
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 /// `fixtures/reference/<model>.json` (schema: tools/reference/README.md).
@@ -39,7 +40,7 @@ struct ReferenceFile: Decodable {
 /// Converts `fixtures/hf/<model>` to a `.qstar` (optionally recoding matrices to `dtype`) and
 /// loads it.
 func convertedModel(_ model: String, dtype: DType? = nil, in dir: TemporaryDirectory) throws -> LanguageModel {
-    let path = dir.path("\(model)-\(dtype?.name ?? "source").qstar")
+    let path = dir.file("\(model)-\(dtype?.name ?? "source").qstar")
     _ = try convertFromHF(directory: Fixtures.path("hf/\(model)"), output: path, options: ConversionOptions(dtype: dtype))
     return try LanguageModel(path: path)
 }

@@ -1,6 +1,7 @@
 import Foundation
 import QuietStarEngine
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 @Suite struct ScorerTests {

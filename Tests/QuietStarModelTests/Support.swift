@@ -2,17 +2,7 @@ import Foundation
 import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
-
-/// A temporary directory removed when the value is released.
-final class TemporaryDirectory {
-    let url: URL
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("quietstar-model-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
+import QuietStarTestSupport
 
 enum Fixtures {
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -42,7 +32,7 @@ enum TestConfigs {
 /// Loads a random model written to a temporary file.
 func randomWeights(_ config: ModelConfig, dtype: DType = .f32, seed: UInt64 = 1,
                    in dir: TemporaryDirectory) throws -> (QStarFile, ModelWeights) {
-    let path = dir.path("m-\(seed)-\(dtype.name).qstar")
+    let path = dir.file("m-\(seed)-\(dtype.name).qstar")
     try RandomModel.write(to: path, config: config, dtype: dtype, seed: seed)
     let file = try QStarFile.open(path: path)
     return (file, try ModelWeights(file: file, config: config))

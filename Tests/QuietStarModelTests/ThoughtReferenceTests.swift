@@ -3,6 +3,7 @@ import QuietStarEngine
 import QuietStarFormat
 import QuietStarInterop
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 /// `fixtures/reference/quietstar-mistral.thoughts.json` (schema: tools/reference/README.md): the

@@ -4,6 +4,7 @@ import QuietStarEngine
 import QuietStarFormat
 import QuietStarKernels
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 /// Texts of 5-30 tokens for the Quiet-STaR fixture.
@@ -269,7 +270,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
         let dir = TemporaryDirectory()
         var config = Self.config
         config.slidingWindow = window
-        let path = dir.path("windowed.qstar")
+        let path = dir.file("windowed.qstar")
         try RandomModel.write(to: path, config: config, seed: 3, extraMetadata: RandomModel.byteTokenizerMetadata,
                               quietStar: .byteTokenizer)
         let lm = try LanguageModel(path: path)
@@ -329,7 +330,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
     /// pass the end.
     @Test func contextBoundIsExact() throws {
         let dir = TemporaryDirectory()
-        let path = dir.path("bound.qstar")
+        let path = dir.file("bound.qstar")
         let c = Self.config, k = 3
         try RandomModel.write(to: path, config: c, seed: 5, extraMetadata: RandomModel.byteTokenizerMetadata,
                               quietStar: .byteTokenizer)
@@ -357,7 +358,7 @@ private func expectSame(_ a: ThoughtLineScore, _ b: ThoughtLineScore, _ what: St
 
     @Test func incompleteQuietStarCheckpointIsAnErrorNamingWhatIsMissing() throws {
         let dir = TemporaryDirectory()
-        let path = dir.path("half.qstar")
+        let path = dir.file("half.qstar")
         try RandomModel.write(to: path, config: Self.config, extraMetadata: [("quietstar.start_thought_token_id", .uint(258)),
                                                                             ("quietstar.end_thought_token_id", .uint(259))])
         let error = #expect(throws: ModelError.self) { try ThoughtParameters.load(file: QStarFile.open(path: path), config: Self.config) }

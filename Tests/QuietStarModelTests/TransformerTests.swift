@@ -2,6 +2,7 @@ import Foundation
 import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
+import QuietStarTestSupport
 import Testing
 
 @Suite struct TransformerTests {

@@ -1,4 +1,5 @@
 import Foundation
+import QuietStarTestSupport
 import Testing
 @testable import QuietStarTokenizer
 
@@ -9,14 +10,8 @@ import Testing
     @Test(arguments: ["llama2", "gpt2"])
     func mergeAlgorithmsAgree(_ name: String) throws {
         let tokenizer = try Fixtures.tokenizer(name)
-        var state: UInt64 = 0x853C_49E6_748F_EA9B
-        func next(_ bound: Int) -> Int {   // SplitMix64
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(bound))
-        }
+        var rng = SplitMix64(seed: 0x853C_49E6_748F_EA9B)
+        func next(_ bound: Int) -> Int { Int(rng.next() % UInt64(bound)) }
         // Initial symbols of real text (the fixture lines, cut and joined at random), so that
         // long chains of merges apply: bytes for byte-level, characters for SentencePiece.
         let lines = try Fixtures.expected().tokenizers[name]!.lines.map(\.text)
