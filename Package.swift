@@ -61,13 +61,21 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
-    ("QuietStarModelTests", ["QuietStarModel", "QuietStarEngine", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
-                             "QuietStarInterop"]),
+    ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
+                             "QuietStarModelTestSupport"]),
+    ("QuietStarEngineTests", ["QuietStarEngine", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
+                              "QuietStarTokenizer", "QuietStarModelTestSupport"]),
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
 ]
 // Helpers every test target shares (a deterministic generator, temporary directories, fixture paths).
 targets.append(.target(name: "QuietStarTestSupport", path: "Tests/QuietStarTestSupport", swiftSettings: fastMath))
+// Model-level test helpers: small configurations, random checkpoints, a float64 forward, the
+// converted reference fixtures (for the model, engine and training tests).
+targets.append(.target(name: "QuietStarModelTestSupport",
+                       dependencies: ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarInterop",
+                                      "QuietStarTestSupport"],
+                       path: "Tests/QuietStarModelTestSupport", swiftSettings: fastMath))
 targets += testTargets.map {
     .testTarget(name: $0.name, dependencies: $0.dependencies + ["QuietStarTestSupport"], swiftSettings: fastMath)
 }

@@ -1,53 +1,13 @@
 import Foundation
-import QuietStarEngine
 import QuietStarFormat
-import QuietStarInterop
 import QuietStarModel
+import QuietStarModelTestSupport
 import QuietStarTestSupport
 import Testing
 
-/// `fixtures/reference/<model>.json` (schema: tools/reference/README.md).
-struct ReferenceFile: Decodable {
-    struct Text: Decodable {
-        var text: String
-        var ids: [Int32]
-        var logits_offset: Int
-        var logits_shape: [Int]
-        var next_token_logprobs: [Double]
-    }
-    struct Generation: Decodable {
-        var prompt: String
-        var prompt_ids: [Int32]
-        var new_ids: [Int32]
-    }
-    var model: String
-    var vocab_size: Int
-    var logits_file: String
-    var texts: [Text]
-    var generation: [Generation]
-
-    static func load(_ model: String) throws -> (ReferenceFile, [Float]) {
-        let json = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reference/\(model).json")))
-        let ref = try JSONDecoder().decode(ReferenceFile.self, from: json)
-        let raw = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reference/\(ref.logits_file)")))
-        let logits = raw.withUnsafeBytes { bytes in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-        return (ref, logits)
-    }
-}
-
-/// Converts `fixtures/hf/<model>` to a `.qstar` (optionally recoding matrices to `dtype`) and
-/// loads it.
-func convertedModel(_ model: String, dtype: DType? = nil, in dir: TemporaryDirectory) throws -> LanguageModel {
-    let path = dir.file("\(model)-\(dtype?.name ?? "source").qstar")
-    _ = try convertFromHF(directory: Fixtures.path("hf/\(model)"), output: path, options: ConversionOptions(dtype: dtype))
-    return try LanguageModel(path: path)
-}
-
-/// The engine against Hugging Face transformers' own outputs for every fixture model: token ids,
-/// logits at every position, next-token log-probabilities (through the scorer), and greedy
-/// generation token for token (through the generator, with continuous batching).
+/// The transformer against Hugging Face transformers' own outputs for every fixture model: token
+/// ids and logits at every position (the engine's scores and greedy generation against the same
+/// references are in QuietStarEngineTests).
 ///
 /// Tolerances: the reference's float32 logits differ from a float64 forward by up to 2e-5
 /// (tools/reference/README.md); ours differ from them by a few 1e-6 (different summation
@@ -76,42 +36,6 @@ func convertedModel(_ model: String, dtype: DType? = nil, in dir: TemporaryDirec
             }
         }
         print("reference \(model): max |logit - transformers| = \(worst)")
-    }
-
-    @Test(arguments: models)
-    func scoresAndGreedyGenerationMatchTransformers(_ model: String) throws {
-        let dir = TemporaryDirectory()
-        let (ref, _) = try ReferenceFile.load(model)
-        let lm = try convertedModel(model, in: dir)
-
-        var scoreOptions = ScoreOptions()
-        scoreOptions.perToken = true
-        scoreOptions.batchSize = 2
-        scoreOptions.maxStepTokens = 16   // forces chunked prefill packed with other lines
-        let scores = try Scorer(model: lm, options: scoreOptions).score(ref.texts.map(\.text))
-        for (text, result) in zip(ref.texts, scores) {
-            let score = try result.get()
-            #expect(score.tokenIds == text.ids)
-            #expect(score.tokenLogprobs.first == .some(nil))
-            for (j, want) in text.next_token_logprobs.enumerated() {
-                let got = score.tokenLogprobs[j + 1] ?? .nan
-                #expect(abs(got - want) < 1e-4, "\(model): log p(token \(j + 1)) = \(got), transformers \(want)")
-            }
-            let sum = text.next_token_logprobs.reduce(0, +)
-            #expect(abs(score.logprob - sum) < 1e-3)
-        }
-
-        var options = GenerationOptions()
-        options.maxTokens = ref.generation.map(\.new_ids.count).max() ?? 12
-        options.ignoreEndOfSequence = true   // the reference disabled EOS stopping
-        options.batchSize = 2
-        let completions = try Generator(model: lm, options: options).generate(ref.generation.map(\.prompt))
-        for (g, result) in zip(ref.generation, completions) {
-            let completion = try result.get()
-            #expect(completion.promptTokens == g.prompt_ids.count)
-            #expect(completion.tokens == g.new_ids, "\(model): greedy continuation of \(g.prompt.debugDescription)")
-            #expect(completion.finishReason == .length)
-        }
     }
 
     /// f16, bf16 and Q8_0 copies of a model (matrices recoded by the converter, used in place by

@@ -1,5 +1,6 @@
 import Foundation
 import QuietStarModel
+import QuietStarModelTestSupport
 import Testing
 
 @Suite struct SamplerTests {

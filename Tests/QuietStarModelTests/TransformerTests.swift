@@ -2,6 +2,7 @@ import Foundation
 import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
+import QuietStarModelTestSupport
 import QuietStarTestSupport
 import Testing
 

@@ -4,33 +4,25 @@ import QuietStarFormat
 import QuietStarModel
 import QuietStarTestSupport
 
-enum Fixtures {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static func path(_ relative: String) -> String {
-        repositoryRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path
-    }
-}
-
 /// Small configurations that exercise every feature of the step.
-enum TestConfigs {
+public enum TestConfigs {
     /// GQA (4 heads over 2 KV heads), biases, untied head.
-    static let gqa = ModelConfig(vocabSize: 96, hiddenSize: 32, layerCount: 2, headCount: 4, kvHeadCount: 2,
+    public static let gqa = ModelConfig(vocabSize: 96, hiddenSize: 32, layerCount: 2, headCount: 4, kvHeadCount: 2,
                                  headDim: 8, intermediateSize: 64, contextLength: 64, rmsNormEps: 1e-5,
                                  ropeTheta: 10_000, attentionBias: true)
     /// MHA, tied head, sliding window of 5, linear RoPE scaling.
-    static let windowed = ModelConfig(vocabSize: 80, hiddenSize: 32, layerCount: 2, headCount: 2, kvHeadCount: 2,
+    public static let windowed = ModelConfig(vocabSize: 80, hiddenSize: 32, layerCount: 2, headCount: 2, kvHeadCount: 2,
                                       headDim: 16, intermediateSize: 48, contextLength: 64, rmsNormEps: 1e-6,
                                       ropeTheta: 10_000, ropeScaling: .linear(factor: 2), tieEmbeddings: true,
                                       slidingWindow: 5)
     /// Hidden and intermediate sizes that are multiples of 32, so every dtype (q8_0) applies.
-    static let quantisable = ModelConfig(vocabSize: 64, hiddenSize: 64, layerCount: 2, headCount: 4, kvHeadCount: 1,
+    public static let quantisable = ModelConfig(vocabSize: 64, hiddenSize: 64, layerCount: 2, headCount: 4, kvHeadCount: 1,
                                          headDim: 16, intermediateSize: 96, contextLength: 64, rmsNormEps: 1e-5,
                                          ropeTheta: 10_000)
 }
 
 /// Loads a random model written to a temporary file.
-func randomWeights(_ config: ModelConfig, dtype: DType = .f32, seed: UInt64 = 1,
+public func randomWeights(_ config: ModelConfig, dtype: DType = .f32, seed: UInt64 = 1,
                    in dir: TemporaryDirectory) throws -> (QStarFile, ModelWeights) {
     let path = dir.file("m-\(seed)-\(dtype.name).qstar")
     try RandomModel.write(to: path, config: config, dtype: dtype, seed: seed)
@@ -41,7 +33,7 @@ func randomWeights(_ config: ModelConfig, dtype: DType = .f32, seed: UInt64 = 1,
 /// A plain float64 forward pass written from the model's definition, one sequence at a time, with
 /// no cache and no batching: the independent check of `Transformer.step`. Returns the logits of
 /// every position, `[T][vocab]`.
-func referenceLogits(file: QStarFile, config c: ModelConfig, tokens: [Int32]) throws -> [[Double]] {
+public func referenceLogits(file: QStarFile, config c: ModelConfig, tokens: [Int32]) throws -> [[Double]] {
     func tensor(_ name: String) throws -> [Double] { try file.tensor(name).toFloat32().map(Double.init) }
     func linear(_ x: [Double], _ w: [Double], _ out: Int, _ bias: [Double]? = nil) -> [Double] {
         let n = x.count
@@ -123,14 +115,14 @@ func referenceLogits(file: QStarFile, config c: ModelConfig, tokens: [Int32]) th
 }
 
 /// Deterministic token sequences for tests.
-func testTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
+public func testTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
     var r = LineRandom(seed: seed, line: 7)
     return (0..<count).map { _ in Int32(r.next() % UInt64(vocab)) }
 }
 
 /// Runs whole sequences through `transformer` as prefill steps, `slotsPerStep` sequences per step
 /// (each sequence in its own slot), returning every position's logits per sequence.
-func prefillLogits(_ transformer: Transformer, _ sequences: [[Int32]], chunk: Int = .max) throws -> [[[Float]]] {
+public func prefillLogits(_ transformer: Transformer, _ sequences: [[Int32]], chunk: Int = .max) throws -> [[[Float]]] {
     let c = transformer.config
     let cache = try KVCache(config: c, slots: sequences.count, rowsPerSlot: c.contextLength)
     var result = sequences.map { _ in [[Float]]() }
@@ -156,10 +148,10 @@ func prefillLogits(_ transformer: Transformer, _ sequences: [[Int32]], chunk: In
     return result
 }
 
-func maxAbsDifference(_ a: [Float], _ b: [Double]) -> Double {
+public func maxAbsDifference(_ a: [Float], _ b: [Double]) -> Double {
     zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
 }
 
-func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+public func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? 0
 }

@@ -1,61 +1,10 @@
 import Foundation
 import QuietStarEngine
 import QuietStarFormat
-import QuietStarInterop
 import QuietStarModel
+import QuietStarModelTestSupport
 import QuietStarTestSupport
 import Testing
-
-/// `fixtures/reference/quietstar-mistral.thoughts.json` (schema: tools/reference/README.md): the
-/// independent sequential float64 reference, each thought inserted into the text and the whole
-/// sequence re-run.
-struct ThoughtReference: Decodable {
-    struct Position: Decodable {
-        var position: Int
-        var thought_ids: [Int32]
-        var w: Double
-        var next_id: Int32?
-        var base_logprob: Double?
-        var mixed_logprob: Double?
-    }
-    struct Scoring: Decodable {
-        var text: String
-        var ids: [Int32]
-        var k: Int
-        var sum_base_logprob: Double
-        var sum_mixed_logprob: Double
-        var positions: [Position]
-    }
-    struct Step: Decodable {
-        var thought_ids: [Int32]
-        var w: Double
-        var token: Int32
-        var mixed_logprob: Double
-    }
-    struct Generation: Decodable {
-        var prompt: String
-        var prompt_ids: [Int32]
-        var k: Int
-        var new_ids: [Int32]
-        var steps: [Step]
-    }
-    var start_thought_id: Int32
-    var end_thought_id: Int32
-    var scoring: [Scoring]
-    var generation: [Generation]
-
-    static func load() throws -> ThoughtReference {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reference/quietstar-mistral.thoughts.json")))
-        return try JSONDecoder().decode(ThoughtReference.self, from: data)
-    }
-}
-
-/// The converted Quiet-STaR fixture with its thought parameters.
-func quietStarModel(in dir: TemporaryDirectory) throws -> (LanguageModel, ThoughtParameters) {
-    let lm = try convertedModel("quietstar-mistral", in: dir)
-    let thoughts = try #require(try LanguageModel(path: lm.path!).thoughts)
-    return (lm, thoughts)
-}
 
 /// Greedy thoughts (`temperature 0`) against the reference, through the parallel scoring path.
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import QuietStarEngine
 import QuietStarModel
+import QuietStarModelTestSupport
 import QuietStarTestSupport
 import Testing
 
