@@ -35,6 +35,12 @@ var targets: [Target] = [
     .target(name: "QuietStarEngine",
             dependencies: ["QuietStarModel", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer"],
             swiftSettings: fastMath),
+    // The trainer: parameters as f32 blocks, losses with their backward passes, AdamW/SGD, data
+    // loading, training checkpoints and exact resumption.
+    .target(name: "QuietStarTraining",
+            dependencies: ["QuietStarModel", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarFormat", "QuietStarTokenizer",
+                           "QuietStarJSON"],
+            swiftSettings: fastMath),
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
@@ -65,6 +71,8 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
                              "QuietStarModelTestSupport"]),
     ("QuietStarEngineTests", ["QuietStarEngine", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
                               "QuietStarTokenizer", "QuietStarModelTestSupport"]),
+    ("QuietStarTrainingTests", ["QuietStarTraining", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
+                                "QuietStarTokenizer", "QuietStarModelTestSupport"]),
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
 ]
@@ -91,6 +99,7 @@ let package = Package(
         .library(name: "QuietStarTokenizer", targets: ["QuietStarTokenizer"]),
         .library(name: "QuietStarModel", targets: ["QuietStarModel"]),
         .library(name: "QuietStarEngine", targets: ["QuietStarEngine"]),
+        .library(name: "QuietStarTraining", targets: ["QuietStarTraining"]),
         .library(name: "QuietStarInterop", targets: ["QuietStarInterop"]),
     ],
     dependencies: [

@@ -135,3 +135,42 @@ public final class Activations: @unchecked Sendable {
     /// Logits of the rows that want them (`logitRows x vocab`).
     public var logits: UnsafeMutablePointer<Float> { logitStorage! + logitRowCapacity * config.hiddenSize }
 }
+
+/// The gradient buffers of `Transformer.backward`: one set shared by every layer (the backward
+/// walks layers one at a time), grown to the largest step seen. `keyPlane` / `valuePlane` are one
+/// layer's key and value gradients laid out like the KV cache (`[kvHeads][cacheRows][headDim]`),
+/// so the attention backward accumulates into them with the forward's own span arithmetic.
+final class BackwardBuffers {
+    private var storage: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+
+    /// The buffers of one backward pass, carved out of the storage.
+    struct Views {
+        let residual, normalised, gathered, attention, queries, keys, values: UnsafeMutablePointer<Float>
+        let gate, up, activation, keyPlane, valuePlane: UnsafeMutablePointer<Float>
+    }
+
+    deinit { storage?.deallocate() }
+
+    func reserve(rows r: Int, config c: ModelConfig, cacheRows: Int) -> Views {
+        let sizes = [r * c.hiddenSize, r * c.hiddenSize, r * c.hiddenSize, r * c.queryDim, r * c.queryDim,
+                     r * c.kvDim, r * c.kvDim, r * c.intermediateSize, r * c.intermediateSize, r * c.intermediateSize,
+                     cacheRows * c.kvDim, cacheRows * c.kvDim]
+        let padded = sizes.map { ($0 + 15) & ~15 }
+        let total = padded.reduce(0, +)
+        if total > capacity {
+            storage?.deallocate()
+            storage = .allocate(capacity: total)
+            storage!.initialize(repeating: 0, count: total)
+            capacity = total
+        }
+        var at = storage!
+        var p: [UnsafeMutablePointer<Float>] = []
+        for n in padded {
+            p.append(at)
+            at += n
+        }
+        return Views(residual: p[0], normalised: p[1], gathered: p[2], attention: p[3], queries: p[4], keys: p[5],
+                     values: p[6], gate: p[7], up: p[8], activation: p[9], keyPlane: p[10], valuePlane: p[11])
+    }
+}

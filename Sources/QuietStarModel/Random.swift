@@ -29,6 +29,15 @@ public struct LineRandom: Sendable, Equatable {
         s0 = sm.next(); s1 = sm.next(); s2 = sm.next(); s3 = sm.next()
     }
 
+    /// A generator resumed from a saved state (`s0...s3`, as a training checkpoint stores it).
+    public init(state: [UInt64]) {
+        precondition(state.count == 4 && state.contains { $0 != 0 }, "LineRandom: a state is four words, not all zero")
+        s0 = state[0]; s1 = state[1]; s2 = state[2]; s3 = state[3]
+    }
+
+    /// The four state words (`init(state:)` resumes from them).
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
     @inline(__always)
     private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 

@@ -44,6 +44,8 @@ public final class Transformer: @unchecked Sendable {
     public var profile: StepProfile?
     /// Row inputs for the embedding gather (injected-embedding rows read id 0, then are overwritten).
     private var gatherIds: [Int32] = []
+    /// Gradient buffers of `backward`, grown on first use (inference never allocates them).
+    private let backwardBuffers = BackwardBuffers()
 
     public init(weights: ModelWeights, keepsLayerActivations: Bool = false) {
         self.weights = weights
@@ -175,6 +177,139 @@ public final class Transformer: @unchecked Sendable {
         }
         return StepOutput(rows: rows, logitRows: logitRows, hiddenSize: hidden, vocabSize: c.vocabSize,
                           hidden: a.hidden, logits: a.logits)
+    }
+
+    /// Backward of the last `step(batch, cache:)`, which must have run on this transformer with
+    /// `keepsLayerActivations` and the same `batch` and `cache` (the cache still holding that
+    /// step's keys and values). `dLogits` is `logitRows x vocab` in the order of the step's logit
+    /// rows. Adds every parameter's gradient into `gradients` (nil: a frozen model, only the input
+    /// gradients are computed) and returns the gradient of the step's input rows (`rows x hidden`,
+    /// valid until the next step or backward): an injected-embedding row's gradient is its row.
+    ///
+    /// The same layers as `step`, in reverse, each operation's backward with the forward's own
+    /// arguments (`Attention.backward` gets the forward's key spans, so any mask the rows
+    /// describe, causal, windowed or Quiet-STaR's two spans, differentiates with no new code).
+    /// Keys and values of every row land in cache rows, so their gradients are gathered per layer
+    /// from a cache-shaped gradient plane that the attention backward accumulates into.
+    @discardableResult
+    public func backward(_ batch: StepBatch, cache: KVCache, dLogits: UnsafePointer<Float>,
+                         gradients: ModelGradients?) -> UnsafePointer<Float> {
+        let c = config, a = activations
+        precondition(a.keepsLayers, "Transformer.backward: the transformer was built without keepsLayerActivations")
+        let rows = batch.count
+        precondition(rows > 0 && rows <= a.rowCapacity, "Transformer.backward: batch does not match the last step")
+        let hidden = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, inter = c.intermediateSize
+        let g = gradients
+        let b = backwardBuffers.reserve(rows: rows, config: c, cacheRows: cache.totalRows)
+        let dRes = b.residual, dNorm = b.normalised
+
+        // Output head: dHidden = dLogits · W (rows without logits get zero), dW += dLogitsᵀ · h.
+        let logitRows = batch.logitCount
+        if logitRows == rows {
+            Linear.backward(dy: dLogits, x: a.hidden, rows: rows, weight: weights.output, dx: dNorm, accumulateDx: false,
+                            dWeight: g.map { $0.output ?? $0.embedding }, dBias: nil, scratch: scratch)
+        } else {
+            dNorm.update(repeating: 0, count: rows * hidden)
+            if logitRows > 0 {
+                Linear.backward(dy: dLogits, x: a.logitInput, rows: logitRows, weight: weights.output, dx: b.gathered,
+                                accumulateDx: false, dWeight: g.map { $0.output ?? $0.embedding }, dBias: nil,
+                                scratch: scratch)
+                for (i, r) in batch.logitRows.enumerated() {
+                    (dNorm + Int(r) * hidden).update(from: b.gathered + i * hidden, count: hidden)
+                }
+            }
+        }
+        RMSNorm.backward(dy: dNorm, x: a.residual(c.layerCount), rows: rows, dim: hidden, weight: weights.outputNorm,
+                         rstd: a.finalRstd, dx: dRes, dWeight: g?.outputNorm)
+
+        batch.positions.withUnsafeBufferPointer { positionsBuffer in
+            let positions = positionsBuffer.baseAddress!
+            for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
+                let w = weights.layers[l], lg = g?.layers[l]
+                // dRes holds d(layer output). Feed-forward block: x' = h + down(silu(gate) * up).
+                Linear.backward(dy: dRes, x: a.ffnActivation(l), rows: rows, weight: w.down, dx: b.activation,
+                                accumulateDx: false, dWeight: lg?.down, dBias: nil, scratch: scratch)
+                SwiGLU.backward(dOut: b.activation, gate: a.gate(l), up: a.up(l), count: rows * inter,
+                                dGate: b.gate, dUp: b.up)
+                Linear.backward(dy: b.gate, x: a.ffnInput(l), rows: rows, weight: w.gate, dx: dNorm, accumulateDx: false,
+                                dWeight: lg?.gate, dBias: nil, scratch: scratch)
+                Linear.backward(dy: b.up, x: a.ffnInput(l), rows: rows, weight: w.up, dx: dNorm, accumulateDx: true,
+                                dWeight: lg?.up, dBias: nil, scratch: scratch)
+                // dRes becomes d(mid): the residual path plus the norm's backward.
+                RMSNorm.backward(dy: dNorm, x: a.mid(l), rows: rows, dim: hidden, weight: w.ffnNorm, rstd: a.ffnRstd(l),
+                                 dx: dRes, accumulateDx: true, dWeight: lg?.ffnNorm)
+
+                // Attention block: h = x + o(attn(rope(q), rope(k), v)).
+                Linear.backward(dy: dRes, x: a.attentionOutput(l), rows: rows, weight: w.o, dx: b.attention,
+                                accumulateDx: false, dWeight: lg?.o, dBias: nil, scratch: scratch)
+                let planeFloats = cache.totalRows * kvDim
+                b.keyPlane.update(repeating: 0, count: planeFloats)
+                b.valuePlane.update(repeating: 0, count: planeFloats)
+                let headStride = cache.headStride, headDim = c.headDim
+                let keyPlane = b.keyPlane, valuePlane = b.valuePlane
+                func gradient(_ range: KeyRange) -> KeySpanGradient {
+                    KeySpanGradient(dKeys: keyPlane + range.start * headDim, dValues: valuePlane + range.start * headDim,
+                                    rowStride: headDim, headStride: headStride)
+                }
+                batch.visible.withUnsafeBufferPointer { visible in
+                    batch.extra.withUnsafeBufferPointer { extra in
+                        Attention.backward(dOut: b.attention, q: a.queries(l), out: a.attentionOutput(l),
+                                           logSumExp: a.attentionLogSumExp(l), rows: rows, heads: c.headCount,
+                                           kvHeads: c.kvHeadCount, headDim: headDim,
+                                           spans: { r -> (KeySpan, KeySpan?) in
+                                               let e = extra[r]
+                                               return (cache.span(layer: l, visible[r]), e.count > 0 ? cache.span(layer: l, e) : nil)
+                                           },
+                                           gradients: { r -> (KeySpanGradient, KeySpanGradient?) in
+                                               let e = extra[r]
+                                               return (gradient(visible[r]), e.count > 0 ? gradient(e) : nil)
+                                           },
+                                           dq: b.queries)
+                    }
+                }
+                // Each row's own key/value gradient, out of the plane (head-major) into rows.
+                for (i, row) in batch.cacheRows.enumerated() {
+                    for h in 0..<c.kvHeadCount {
+                        (b.keys + i * kvDim + h * headDim).update(from: keyPlane + h * headStride + row * headDim, count: headDim)
+                        (b.values + i * kvDim + h * headDim).update(from: valuePlane + h * headStride + row * headDim, count: headDim)
+                    }
+                }
+                Rotary.backward(b.queries, rows: rows, heads: c.headCount, headDim: headDim, rowStride: qDim,
+                                positions: positions, table: rotary)
+                Rotary.backward(b.keys, rows: rows, heads: c.kvHeadCount, headDim: headDim, rowStride: kvDim,
+                                positions: positions, table: rotary)
+                let n1 = a.attentionInput(l)
+                Linear.backward(dy: b.queries, x: n1, rows: rows, weight: w.q, dx: dNorm, accumulateDx: false,
+                                dWeight: lg?.q, dBias: lg?.qBias, scratch: scratch)
+                Linear.backward(dy: b.keys, x: n1, rows: rows, weight: w.k, dx: dNorm, accumulateDx: true,
+                                dWeight: lg?.k, dBias: lg?.kBias, scratch: scratch)
+                Linear.backward(dy: b.values, x: n1, rows: rows, weight: w.v, dx: dNorm, accumulateDx: true,
+                                dWeight: lg?.v, dBias: lg?.vBias, scratch: scratch)
+                // dRes becomes d(layer input).
+                RMSNorm.backward(dy: dNorm, x: a.residual(l), rows: rows, dim: hidden, weight: w.attnNorm,
+                                 rstd: a.attentionRstd(l), dx: dRes, accumulateDx: true, dWeight: lg?.attnNorm)
+            }
+        }
+
+        // Embedding gather: token rows add into their table rows; injected rows are the caller's.
+        if let g {
+            gatherIds.removeAll(keepingCapacity: true)
+            let source: UnsafePointer<Float>
+            if batch.embeddings.isEmpty {
+                gatherIds.append(contentsOf: batch.inputs)
+                source = UnsafePointer(dRes)
+            } else {
+                for (r, id) in batch.inputs.enumerated() where id >= 0 {
+                    (b.gathered + gatherIds.count * hidden).update(from: dRes + r * hidden, count: hidden)
+                    gatherIds.append(id)
+                }
+                source = UnsafePointer(b.gathered)
+            }
+            gatherIds.withUnsafeBufferPointer { ids in
+                Embedding.backward(dOut: source, ids: ids.baseAddress!, count: ids.count, dim: hidden, dTable: g.embedding)
+            }
+        }
+        return UnsafePointer(dRes)
     }
 
     @inline(__always)
