@@ -55,6 +55,8 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
                            "QuietStarCLI", argumentParser]),
     ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarEngine", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
                        argumentParser]),
+    ("quietstar-train", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer", "QuietStarTraining",
+                         "QuietStarCLI", argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine", "CBLAS",
                          argumentParser]),
 ]

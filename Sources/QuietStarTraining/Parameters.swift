@@ -163,6 +163,12 @@ public final class Parameters: @unchecked Sendable {
 
 /// A training failure, with a message that names the file, flag or value at fault.
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, for exit statuses.
+    public enum Kind: Sendable { case invalidInput, missingInput, cannotCreateOutput, usage }
+    public let kind: Kind
     public let description: String
-    public init(_ message: String) { description = message }
+    public init(_ message: String, kind: Kind = .invalidInput) {
+        self.kind = kind
+        description = message
+    }
 }
