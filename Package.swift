@@ -57,7 +57,8 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
                        argumentParser]),
     ("quietstar-train", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer", "QuietStarTraining",
                          "QuietStarCLI", argumentParser]),
-    ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine", "CBLAS",
+    ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine",
+                         "QuietStarTraining", "CBLAS",
                          argumentParser]),
 ]
 targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }

@@ -5,15 +5,18 @@
 public enum TrainingState {
     /// `train.step`: optimisation steps taken, the step to resume from.
     public static let stepKey = "train.step"
-    /// `train.rng_state`: the trainer's random generator state (u64 array).
+    /// `train.rng_state`: the trainer's random generator state (four u64 words).
     public static let rngStateKey = "train.rng_state"
-    /// `train.data_position`: where the data loader stands.
+    /// `train.data_position`: where the data loader stands (four u64 words: epoch, file, byte
+    /// offset of the record, tokens of it consumed).
     public static let dataPositionKey = "train.data_position"
     /// `train.optimizer`: `"adamw"` or `"sgd"`.
     public static let optimizerKey = "train.optimizer"
-    /// `train.adamw.*` hyper-parameters (f64).
+    /// `train.adamw.*` hyper-parameters (f64), in this order: beta1, beta2, eps, weight decay.
     public static let adamWKeys = ["train.adamw.beta1", "train.adamw.beta2", "train.adamw.eps",
-                                   "train.adamw.weight_decay", "train.adamw.lr"]
+                                   "train.adamw.weight_decay"]
+    /// `train.options`: the run's options as JSON (the trainer's schema), what `--resume` rebuilds from.
+    public static let optionsKey = "train.options"
 
     /// Metadata namespaces that describe training rather than the model.
     public static let metadataPrefixes = ["train.", "optimizer."]

@@ -59,6 +59,14 @@ public final class Activations: @unchecked Sendable {
         }
     }
 
+    /// Bytes of forward working memory per row (what `reserve` allocates for a large step,
+    /// logits included), so a trainer can say how activation memory grows with batch x context.
+    public static func bytesPerRow(_ c: ModelConfig, keepsLayers: Bool) -> Int {
+        let rows = 4096
+        let floats = layout(c, rows: rows, keepsLayers: keepsLayers).total + rows * (c.hiddenSize + c.vocabSize)
+        return floats * MemoryLayout<Float>.stride / rows
+    }
+
     private static func layout(_ c: ModelConfig, rows r: Int, keepsLayers: Bool) -> Layout {
         var l = Layout()
         var at = 0

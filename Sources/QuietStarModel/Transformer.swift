@@ -42,6 +42,11 @@ public final class Transformer: @unchecked Sendable {
     private let scratch = Scratch()
     /// When set, each step adds its time per phase here (benchmarks, tuning).
     public var profile: StepProfile?
+    /// How the step multiplies by weight matrices. `.tiles` (the default) is batch-invariant: a
+    /// row's result never depends on the other rows, which byte-identical inference needs.
+    /// Training runs fixed shapes and needs no batch invariance; `.blas` (sgemm) lets the forward
+    /// share OpenBLAS's threads with the backward instead of alternating between two pools.
+    public var linearStrategy: Linear.Strategy = .tiles
     /// Row inputs for the embedding gather (injected-embedding rows read id 0, then are overwritten).
     private var gatherIds: [Int32] = []
     /// Gradient buffers of `backward`, grown on first use (inference never allocates them).
@@ -105,9 +110,12 @@ public final class Transformer: @unchecked Sendable {
                     RMSNorm.forward(x: x, rows: rows, dim: hidden, weight: w.attnNorm, eps: eps, out: n1, rstd: a.attentionRstd(l))
                 }
                 timed(.attentionProjections) {
-                    Linear.forward(x: n1, rows: rows, weight: w.q, bias: w.qBias, out: q, scratch: scratch)
-                    Linear.forward(x: n1, rows: rows, weight: w.k, bias: w.kBias, out: a.keys, scratch: scratch)
-                    Linear.forward(x: n1, rows: rows, weight: w.v, bias: w.vBias, out: a.values, scratch: scratch)
+                    Linear.forward(x: n1, rows: rows, weight: w.q, bias: w.qBias, out: q,
+                                   scratch: scratch, strategy: linearStrategy)
+                    Linear.forward(x: n1, rows: rows, weight: w.k, bias: w.kBias, out: a.keys,
+                                   scratch: scratch, strategy: linearStrategy)
+                    Linear.forward(x: n1, rows: rows, weight: w.v, bias: w.vBias, out: a.values,
+                                   scratch: scratch, strategy: linearStrategy)
                 }
                 timed(.rotary) {
                     Rotary.forward(q, rows: rows, heads: c.headCount, headDim: c.headDim, rowStride: qDim,
@@ -134,7 +142,8 @@ public final class Transformer: @unchecked Sendable {
                     }
                 }
                 timed(.attentionProjections) {
-                    Linear.forward(x: attnOut, rows: rows, weight: w.o, bias: nil, out: a.projection, scratch: scratch)
+                    Linear.forward(x: attnOut, rows: rows, weight: w.o, bias: nil, out: a.projection,
+                                   scratch: scratch, strategy: linearStrategy)
                 }
                 timed(.residual) { Elementwise.add(x, a.projection, into: h, count: rows * hidden) }
 
@@ -144,12 +153,15 @@ public final class Transformer: @unchecked Sendable {
                     RMSNorm.forward(x: h, rows: rows, dim: hidden, weight: w.ffnNorm, eps: eps, out: n2, rstd: a.ffnRstd(l))
                 }
                 timed(.ffnProjections) {
-                    Linear.forward(x: n2, rows: rows, weight: w.gate, bias: nil, out: gate, scratch: scratch)
-                    Linear.forward(x: n2, rows: rows, weight: w.up, bias: nil, out: up, scratch: scratch)
+                    Linear.forward(x: n2, rows: rows, weight: w.gate, bias: nil, out: gate,
+                                   scratch: scratch, strategy: linearStrategy)
+                    Linear.forward(x: n2, rows: rows, weight: w.up, bias: nil, out: up,
+                                   scratch: scratch, strategy: linearStrategy)
                 }
                 timed(.activation) { SwiGLU.forward(gate: gate, up: up, count: rows * inter, out: act) }
                 timed(.ffnProjections) {
-                    Linear.forward(x: act, rows: rows, weight: w.down, bias: nil, out: a.projection, scratch: scratch)
+                    Linear.forward(x: act, rows: rows, weight: w.down, bias: nil, out: a.projection,
+                                   scratch: scratch, strategy: linearStrategy)
                 }
                 timed(.residual) { Elementwise.add(h, a.projection, into: a.residual(l + 1), count: rows * hidden) }
             }
@@ -172,7 +184,8 @@ public final class Transformer: @unchecked Sendable {
                 input = UnsafePointer(a.logitInput)
             }
             timed(.outputHead) {
-                Linear.forward(x: input, rows: logitRows, weight: weights.output, bias: nil, out: a.logits, scratch: scratch)
+                Linear.forward(x: input, rows: logitRows, weight: weights.output, bias: nil, out: a.logits,
+                               scratch: scratch, strategy: linearStrategy)
             }
         }
         return StepOutput(rows: rows, logitRows: logitRows, hiddenSize: hidden, vocabSize: c.vocabSize,

@@ -25,7 +25,7 @@ public struct TrainingProgress: Sendable, Equatable {
 /// step, the generator state, the data position and the run's options (JSON), from which
 /// `--resume` rebuilds the run. A weights-only export leaves out the moments and `train.*`.
 public enum TrainingCheckpoint {
-    public static let optionsKey = "train.options"
+    public static let optionsKey = TrainingState.optionsKey
     public static let creator = "quietstar-train"
     public static let version = "0.1.0"
 

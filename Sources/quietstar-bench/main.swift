@@ -13,6 +13,7 @@ struct QuietStarBench: ParsableCommand {
             KernelBench.self,
             EngineBench.self,
             ThoughtBench.self,
+            TrainBench.self,
             FormatBench.self,
             ListBenches.self,
         ])

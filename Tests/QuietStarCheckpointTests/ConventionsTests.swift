@@ -42,7 +42,7 @@ import Testing
             #expect(spec.contains("`\(key)`"), "\(key) is written but not in formats/qstar-v1.md section 12.4")
         }
         for key in [TrainingState.stepKey, TrainingState.rngStateKey, TrainingState.dataPositionKey,
-                    TrainingState.optimizerKey] + TrainingState.adamWKeys {
+                    TrainingState.optimizerKey, TrainingState.optionsKey] + TrainingState.adamWKeys {
             #expect(spec.contains(key), "\(key) is not in formats/qstar-v1.md section 12.5")
         }
     }
