@@ -204,9 +204,11 @@ public final class Transformer: @unchecked Sendable {
     /// describe, causal, windowed or Quiet-STaR's two spans, differentiates with no new code).
     /// Keys and values of every row land in cache rows, so their gradients are gathered per layer
     /// from a cache-shaped gradient plane that the attention backward accumulates into.
+    /// `dHidden` (`rows x hidden`, optional) is a gradient on the final-norm hidden states
+    /// themselves, for losses that use them besides the LM head (Quiet-STaR's mixing).
     @discardableResult
     public func backward(_ batch: StepBatch, cache: KVCache, dLogits: UnsafePointer<Float>,
-                         gradients: ModelGradients?) -> UnsafePointer<Float> {
+                         dHidden: UnsafePointer<Float>? = nil, gradients: ModelGradients?) -> UnsafePointer<Float> {
         let c = config, a = activations
         precondition(a.keepsLayers, "Transformer.backward: the transformer was built without keepsLayerActivations")
         let rows = batch.count
@@ -232,6 +234,7 @@ public final class Transformer: @unchecked Sendable {
                 }
             }
         }
+        if let dHidden { Elementwise.add(dNorm, dHidden, into: dNorm, count: rows * hidden) }
         RMSNorm.backward(dy: dNorm, x: a.residual(c.layerCount), rows: rows, dim: hidden, weight: weights.outputNorm,
                          rstd: a.finalRstd, dx: dRes, dWeight: g?.outputNorm)
 

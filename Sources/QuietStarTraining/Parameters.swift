@@ -80,6 +80,11 @@ public final class Parameters: @unchecked Sendable {
     /// The model over `values` (f32 matrices viewed in place: an optimiser step is seen by the
     /// next forward with no copy).
     public private(set) var weights: ModelWeights!
+    /// Tensors trained in units other than the file's: the file holds `scale x` the trained value.
+    /// Quiet-STaR's thought embeddings are trained divided by the embedding scale (100), as the
+    /// reference stores them, so the optimiser's steps have the reference's size; `.qstar` files
+    /// hold the effective vectors (spec 12.6).
+    public var fileScales: [String: Float] = [:]
 
     public init(config: ModelConfig, extra: [TensorNames.Entry] = []) {
         self.config = config
@@ -130,6 +135,10 @@ public final class Parameters: @unchecked Sendable {
             }
             do { try file.tensor(info).decodeFloat32(elements: 0..<t.count, into: values.values(t)) }
             catch { throw TrainingError("\(file.path): tensor \(t.name): \(error)") }
+            if let scale = fileScales[t.name] {
+                let v = values.values(t)
+                for i in v.indices { v[i] /= scale }
+            }
         }
     }
 

@@ -56,7 +56,15 @@ public enum TrainingCheckpoint {
             func add(_ name: String, _ shape: [Int], _ values: UnsafeMutableBufferPointer<Float>) throws(QStarError) {
                 try writer.addTensor(name: name, dtype: .f32, shape: shape, bytes: UnsafeRawBufferPointer(values))
             }
-            for t in parameters.layout.tensors { try add(t.name, t.shape, parameters.values.values(t)) }
+            for t in parameters.layout.tensors {
+                if let scale = parameters.fileScales[t.name] {
+                    var scaled = Array(parameters.values.values(t))
+                    for i in scaled.indices { scaled[i] *= scale }
+                    try scaled.withUnsafeMutableBufferPointer { b throws(QStarError) in try add(t.name, t.shape, b) }
+                } else {
+                    try add(t.name, t.shape, parameters.values.values(t))
+                }
+            }
             if !weightsOnly, let moments {
                 for t in parameters.layout.tensors {
                     try add(TrainingState.adamWFirstMoment(of: t.name), t.shape, moments.first.values(t))

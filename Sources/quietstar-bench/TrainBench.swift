@@ -31,7 +31,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).") var steps = 5
     @Option(help: "Forward matrix products: blas (sgemm, what the trainer uses) or tiles (the batch-invariant inference kernel).")
     var forward = "blas"
-    @Option(help: "A Python with torch: also run tools/bench/train_torch.py with the same shapes and compare.")
+    @Option(help: "A Python with torch: also run tools/bench_train_torch.py with the same shapes and compare.")
     var pytorch: String?
 
     func run() throws {
