@@ -27,6 +27,11 @@ public enum TrainingState {
     public static func adamWFirstMoment(of parameter: String) -> String { "optimizer.adamw.m.\(parameter)" }
     public static func adamWSecondMoment(of parameter: String) -> String { "optimizer.adamw.v.\(parameter)" }
 
+    /// A parameter trained in other units than the file stores it (Quiet-STaR's thought
+    /// embeddings: the file holds `scale x` the trained value), in the trained units, so a resumed
+    /// run continues from the exact bits (`x * 100 / 100` is not always `x` in float32).
+    public static func trainedValue(of parameter: String) -> String { "optimizer.trained.\(parameter)" }
+
     public static let provenanceCreatorKey = "provenance.creator"
     public static let provenanceCreatorVersionKey = "provenance.creator_version"
     public static let provenanceSourceKey = "provenance.source"

@@ -136,8 +136,15 @@ public final class Parameters: @unchecked Sendable {
             do { try file.tensor(info).decodeFloat32(elements: 0..<t.count, into: values.values(t)) }
             catch { throw TrainingError("\(file.path): tensor \(t.name): \(error)") }
             if let scale = fileScales[t.name] {
-                let v = values.values(t)
-                for i in v.indices { v[i] /= scale }
+                // A training checkpoint keeps the exact trained value beside the scaled one.
+                if let exact = file.info(TrainingState.trainedValue(of: t.name)), exact.dtype == .f32,
+                   exact.shape.map(Int.init) == t.shape {
+                    do { try file.tensor(exact).decodeFloat32(elements: 0..<t.count, into: values.values(t)) }
+                    catch { throw TrainingError("\(file.path): tensor \(exact.name): \(error)") }
+                } else {
+                    let v = values.values(t)
+                    for i in v.indices { v[i] /= scale }
+                }
             }
         }
     }

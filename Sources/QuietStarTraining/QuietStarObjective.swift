@@ -41,8 +41,11 @@ public struct QuietStarHyperparameters: Codable, Sendable, Equatable {
 /// What one Quiet-STaR forward measured.
 public struct QuietStarMetrics: Sendable, Equatable {
     public var baseNLL = 0.0
+    /// Mean over talk steps of each step's mixed NLL (the reference's term). Step m only scores
+    /// targets from index m + 1 on, so this is not comparable with `baseNLL`; step 0 is.
     public var mixedNLL = 0.0
-    /// Mixed NLL per talk step (m = 0 ..< lookahead).
+    /// Mixed NLL per talk step (m = 0 ..< lookahead). Step 0 predicts the same targets as the
+    /// base NLL (and is what `quietstar-run --thoughts` computes).
     public var mixedNLLPerStep: [Double] = []
     public var policy = 0.0
     public var total = 0.0

@@ -41,6 +41,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var checkpointEvery = 100
     /// Training checkpoints kept in the output directory (older ones are deleted).
     public var keep = 2
+    /// "lm" (next-token cross-entropy) or "quietstar" (the Quiet-STaR objective).
+    public var objective = "lm"
+    public var quietStar = QuietStarHyperparameters()
+    /// Quiet-STaR: "all" trains everything; "thoughts" only the thought embeddings and the
+    /// mixing head, the base model frozen.
+    public var train = "all"
 
     public init() {}
 
@@ -75,6 +81,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         try require(!data.isEmpty, "no training data given")
         try require(evalEvery >= 0 && evalBatches >= 1, "eval every must not be negative, eval batches at least 1")
         try require(checkpointEvery >= 0 && keep >= 1, "checkpoint every must not be negative, keep at least 1")
+        try require(objective == "lm" || objective == "quietstar", "objective must be lm or quietstar")
+        try require(train == "all" || train == "thoughts", "train must be all or thoughts")
+        if objective == "quietstar" { try quietStar.validate() }
     }
 
     public func json() -> String {
@@ -98,6 +107,8 @@ public struct StepMetrics: Sendable {
     /// Counted targets of the step.
     public var tokens: Int
     public var seconds: Double
+    /// The Quiet-STaR terms (averaged over the step's micro-batches), for that objective.
+    public var quietStar: QuietStarMetrics?
 }
 
 /// The training loop: data in, optimisation steps, held-out evaluation, checkpoints.
@@ -119,6 +130,11 @@ public final class Trainer {
     public let groups: [ParameterGroup]
     private let loss: LanguageModelLoss
     private let data: TrainingData
+    /// The Quiet-STaR objective when `options.objective` is "quietstar".
+    public let quietStar: QuietStarObjective?
+    /// The tensors the optimiser updates (all, or only the Quiet-STaR ones when the base is frozen).
+    public let trainedTensors: [ParameterLayout.Tensor]
+    private let trainedGroups: [ParameterGroup]
 
     public init(options: TrainingOptions, parameters: Parameters, tokenizer: Tokenizer, metadata: Metadata,
                 progress: TrainingProgress? = nil, moments: AdamWMoments? = nil) throws(TrainingError) {
@@ -135,11 +151,29 @@ public final class Trainer {
             self.moments = nil
         }
         self.progress = progress ?? TrainingProgress(random: LineRandom(seed: options.seed, line: 0x7EA1))
-        groups = parameters.layout.tensors.map { t in
+        let groups = parameters.layout.tensors.map { t in
             let match = options.learningRateScales.filter { t.name.hasPrefix($0.key) }.max { $0.key.count < $1.key.count }
             return ParameterGroup(learningRateScale: Float(match?.value ?? 1), decays: t.decays)
         }
+        self.groups = groups
         loss = LanguageModelLoss(weights: parameters.weights)
+        if options.objective == "quietstar" {
+            let settings: QuietStarSettings
+            do { settings = try QuietStarSettings(metadata: metadata, vocabSize: parameters.config.vocabSize) }
+            catch { throw TrainingError("Quiet-STaR training needs the quietstar.* keys: \(error)") }
+            let objective = try QuietStarObjective(parameters: parameters, hyper: options.quietStar,
+                                                   startTokenId: settings.startTokenId, endTokenId: settings.endTokenId)
+            objective.freezesBase = options.train == "thoughts"
+            quietStar = objective
+        } else {
+            quietStar = nil
+        }
+        let thoughtNames = Set(TensorNames.Thought.allCases.map(\.rawValue))
+        let trained = parameters.layout.tensors.indices.filter { i in
+            options.train == "all" || thoughtNames.contains(parameters.layout.tensors[i].name)
+        }
+        trainedTensors = trained.map { parameters.layout.tensors[$0] }
+        trainedGroups = trained.map { groups[$0] }
         data = try TrainingData(files: options.data, format: options.format, tokenizer: tokenizer,
                                 contextLength: parameters.config.contextLength, position: self.progress.data)
     }
@@ -148,6 +182,7 @@ public final class Trainer {
 
     /// One optimisation step.
     public func step() throws(TrainingError) -> StepMetrics {
+        if quietStar != nil { return try quietStarStep() }
         let start = DispatchTime.now().uptimeNanoseconds
         var micro: [[TrainingSequence]] = []
         for _ in 0..<options.accumulation { micro.append(try data.next(options.batchSize)) }
@@ -168,6 +203,85 @@ public final class Trainer {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return StepMetrics(step: progress.step, loss: lossSum / Double(total), learningRate: rate, gradientNorm: norm,
                            tokens: total, seconds: seconds)
+    }
+
+    /// One Quiet-STaR step: per micro-batch, thoughts sampled by the model (from the run's
+    /// generator, so a resumed run samples the same), then the objective's forward and backward
+    /// with scale `1 / accumulation` (each micro-batch's objective is already a mean).
+    private func quietStarStep() throws(TrainingError) -> StepMetrics {
+        let q = quietStar!
+        let start = DispatchTime.now().uptimeNanoseconds
+        var micro: [[[Int32]]] = []
+        for _ in 0..<options.accumulation {
+            micro.append(try data.next(options.batchSize).map(\.tokens).filter { $0.count >= 2 })
+        }
+        gradients.zero()
+        var sum = QuietStarMetrics()
+        var tokens = 0, batches = 0
+        for batch in micro where !batch.isEmpty {
+            let seed = progress.random.next()
+            let content = try q.sampleThoughts(batch, seed: seed)
+            let m = try q.run(batch, content: content, scale: 1 / Double(options.accumulation), gradients: gradients)
+            sum.baseNLL += m.baseNLL
+            sum.mixedNLL += m.mixedNLL
+            sum.mixedNLLPerStep = sum.mixedNLLPerStep.isEmpty ? m.mixedNLLPerStep : zip(sum.mixedNLLPerStep, m.mixedNLLPerStep).map(+)
+            sum.policy += m.policy
+            sum.total += m.total
+            sum.meanW += m.meanW
+            sum.meanReward += m.meanReward
+            sum.positiveRewardFraction += m.positiveRewardFraction
+            sum.baseTargets += m.baseTargets
+            sum.policySlots += m.policySlots
+            tokens += m.baseTargets
+            batches += 1
+        }
+        guard batches > 0 else { throw TrainingError("step \(progress.step + 1) has no sequence of two tokens or more") }
+        let n = Double(batches)
+        for kp in [\QuietStarMetrics.baseNLL, \.mixedNLL, \.policy, \.total, \.meanW, \.meanReward, \.positiveRewardFraction] {
+            sum[keyPath: kp] /= n
+        }
+        sum.mixedNLLPerStep = sum.mixedNLLPerStep.map { $0 / n }
+        let norm = clipGradients(gradients, tensors: trainedTensors, maxNorm: options.clipNorm)
+        let rate = options.schedule.rate(at: progress.step)
+        optimizer.update(parameters: parameters.values, gradients: gradients, moments: moments,
+                         tensors: trainedTensors, groups: trainedGroups, learningRate: rate, step: progress.step + 1)
+        progress.step += 1
+        progress.data = data.position
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return StepMetrics(step: progress.step, loss: sum.total, learningRate: rate, gradientNorm: norm, tokens: tokens,
+                           seconds: seconds, quietStar: sum)
+    }
+
+    /// Quiet-STaR's held-out measure: base and mixed NLL of the first `evalBatches` micro-batches
+    /// of `files`, thoughts sampled from a fixed seed (every evaluation draws the same way).
+    public func evaluateQuietStar(_ files: [String]) throws(TrainingError) -> QuietStarMetrics {
+        let q = quietStar!
+        let eval = try TrainingData(files: files, format: options.format, tokenizer: tokenizer,
+                                    contextLength: parameters.config.contextLength)
+        var sum = QuietStarMetrics()
+        var n = 0
+        for b in 0..<options.evalBatches {
+            let batch = try eval.next(options.batchSize).map(\.tokens).filter { $0.count >= 2 }
+            if batch.isEmpty { continue }
+            let content = try q.sampleThoughts(batch, seed: UInt64(b))
+            let m = try q.run(batch, content: content, gradients: nil)
+            sum.baseNLL += m.baseNLL
+            sum.mixedNLL += m.mixedNLL
+            sum.mixedNLLPerStep = sum.mixedNLLPerStep.isEmpty ? m.mixedNLLPerStep : zip(sum.mixedNLLPerStep, m.mixedNLLPerStep).map(+)
+            sum.meanW += m.meanW
+            sum.meanReward += m.meanReward
+            sum.baseTargets += m.baseTargets
+            n += 1
+            if eval.position.epoch > 0 { break }
+        }
+        if n > 0 {
+            sum.baseNLL /= Double(n)
+            sum.mixedNLL /= Double(n)
+            sum.mixedNLLPerStep = sum.mixedNLLPerStep.map { $0 / Double(n) }
+            sum.meanW /= Double(n)
+            sum.meanReward /= Double(n)
+        }
+        return sum
     }
 
     /// Mean loss per target over the first `evalBatches` micro-batches of `files` (read from

@@ -65,6 +65,11 @@ public enum TrainingCheckpoint {
                     try add(t.name, t.shape, parameters.values.values(t))
                 }
             }
+            if !weightsOnly {
+                for t in parameters.layout.tensors where parameters.fileScales[t.name] != nil {
+                    try add(TrainingState.trainedValue(of: t.name), t.shape, parameters.values.values(t))
+                }
+            }
             if !weightsOnly, let moments {
                 for t in parameters.layout.tensors {
                     try add(TrainingState.adamWFirstMoment(of: t.name), t.shape, moments.first.values(t))

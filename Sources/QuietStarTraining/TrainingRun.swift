@@ -29,6 +29,7 @@ public struct TrainingRun {
     public enum Event {
         case step(StepMetrics, elapsed: Double)
         case evaluation(step: Int, loss: Double, targets: Int)
+        case quietStarEvaluation(step: Int, QuietStarMetrics)
         case checkpoint(path: String)
     }
 
@@ -58,7 +59,15 @@ public struct TrainingRun {
         do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
         let tokenizer: Tokenizer
         do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
-        let parameters = Parameters(config: config)
+        let parameters: Parameters
+        if options.objective == "quietstar" {
+            parameters = Parameters(config: config, extra: TensorNames.thought(config))
+            for t in [TensorNames.Thought.startEmbedding, .endEmbedding] {
+                parameters.fileScales[t.rawValue] = Float(options.quietStar.embeddingScale)
+            }
+        } else {
+            parameters = Parameters(config: config)
+        }
         try parameters.load(from: file)
         var moments: AdamWMoments?
         if options.optimizer == "adamw" {
@@ -86,9 +95,17 @@ public struct TrainingRun {
         while !trainer.isFinished {
             let m = try trainer.step()
             let last = trainer.isFinished
-            metrics.write("{\"step\":\(m.step),\"loss\":\(json(m.loss)),\"lr\":\(json(m.learningRate)),\"grad_norm\":\(json(m.gradientNorm)),\"tokens\":\(m.tokens),\"tokens_per_second\":\(json(Double(m.tokens) / max(m.seconds, 1e-9))),\"elapsed_seconds\":\(json(elapsed()))}")
+            var extra = ""
+            if let q = m.quietStar {
+                extra = ",\"base_nll\":\(json(q.baseNLL)),\"mixed_nll\":\(json(q.mixedNLL)),\"mixed_nll_next\":\(json(q.mixedNLLPerStep.first ?? .nan)),\"policy\":\(json(q.policy)),\"mean_w\":\(json(q.meanW)),\"mean_reward\":\(json(q.meanReward)),\"positive_reward_fraction\":\(json(q.positiveRewardFraction))"
+            }
+            metrics.write("{\"step\":\(m.step),\"loss\":\(json(m.loss)),\"lr\":\(json(m.learningRate)),\"grad_norm\":\(json(m.gradientNorm)),\"tokens\":\(m.tokens),\"tokens_per_second\":\(json(Double(m.tokens) / max(m.seconds, 1e-9))),\"elapsed_seconds\":\(json(elapsed()))\(extra)}")
             report(.step(m, elapsed: elapsed()))
-            if !o.evalData.isEmpty, (o.evalEvery > 0 && m.step % o.evalEvery == 0) || last {
+            if !o.evalData.isEmpty, (o.evalEvery > 0 && m.step % o.evalEvery == 0) || last, trainer.quietStar != nil {
+                let e = try trainer.evaluateQuietStar(o.evalData)
+                metrics.write("{\"step\":\(m.step),\"eval_base_nll\":\(json(e.baseNLL)),\"eval_mixed_nll\":\(json(e.mixedNLL)),\"eval_mixed_nll_next\":\(json(e.mixedNLLPerStep.first ?? .nan)),\"eval_mean_w\":\(json(e.meanW)),\"eval_targets\":\(e.baseTargets)}")
+                report(.quietStarEvaluation(step: m.step, e))
+            } else if !o.evalData.isEmpty, (o.evalEvery > 0 && m.step % o.evalEvery == 0) || last {
                 let e = try trainer.evaluate(o.evalData)
                 metrics.write("{\"step\":\(m.step),\"eval_loss\":\(json(e.loss)),\"eval_targets\":\(e.targets)}")
                 report(.evaluation(step: m.step, loss: e.loss, targets: e.targets))

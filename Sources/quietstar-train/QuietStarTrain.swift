@@ -11,7 +11,8 @@ struct QuietStarTrain: ParsableCommand {
         abstract: "Train LLaMA-family models on the CPU and write .qstar checkpoints.",
         discussion: """
         pretrain starts a new model from flags (or continues one); finetune starts from any \
-        .qstar (ours, or converted from Hugging Face); export writes the weights-only model of \
+        .qstar (ours, or converted from Hugging Face); quietstar teaches a model to think \
+        (Quiet-STaR); export writes the weights-only model of \
         a training checkpoint. Every run writes into its --output directory: \
         checkpoint-<step>.qstar (weights, AdamW moments, step, generator state, data position \
         and the run's options) and metrics.jsonl. --resume DIR continues the newest checkpoint \
@@ -46,7 +47,7 @@ struct QuietStarTrain: ParsableCommand {
 
         \(exitStatusHelp)
         """,
-        subcommands: [Pretrain.self, Finetune.self, Export.self])
+        subcommands: [Pretrain.self, Finetune.self, Quietstar.self, Export.self])
 }
 
 /// The exit statuses this tool uses, for `--help`.

@@ -55,13 +55,21 @@ func runTraining(_ run: RunFlags, build: () throws -> (Trainer, TrainingRun)) th
             case .step(let m, let elapsed):
                 let done = m.step - first
                 let eta = done > 0 ? elapsed / Double(done) * Double(total - m.step) : 0
-                let text = String(format: "step %d/%d  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %@", m.step, total, m.loss,
+                var text = String(format: "step %d/%d  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %@", m.step, total, m.loss,
                                   m.learningRate, m.gradientNorm, Double(m.tokens) / max(m.seconds, 1e-9), duration(eta))
+                if let q = m.quietStar {
+                    text += String(format: "  base %.4f  mixed %.4f  w %.3f  reward %.3f (%.0f%% > 0)", q.baseNLL, q.mixedNLL,
+                                   q.meanW, q.meanReward, 100 * q.positiveRewardFraction)
+                }
                 if StandardError.isTerminal { line.update(text) }
                 else if m.step % max(1, run.logEvery) == 0 || m.step == total { StandardError.report(tool, text) }
             case .evaluation(let step, let loss, let targets):
                 line.finish()
                 StandardError.report(tool, String(format: "step %d  eval loss %.4f over %d targets", step, loss, targets))
+            case .quietStarEvaluation(let step, let e):
+                line.finish()
+                StandardError.report(tool, String(format: "step %d  eval base NLL %.4f  mixed NLL %.4f  mean w %.3f over %d targets",
+                                                  step, e.baseNLL, e.mixedNLL, e.meanW, e.baseTargets))
             case .checkpoint(let path):
                 line.finish()
                 StandardError.report(tool, "wrote \(path)")
@@ -84,11 +92,15 @@ func duration(_ seconds: Double) -> String {
 }
 
 /// A trainer that starts from the weights (and tokenizer, config, metadata) of `path`.
-func startFrom(_ path: String, options: TrainingOptions) throws -> Trainer {
-    let file: QStarFile
-    do { file = try QStarFile.open(path: path) } catch {
+/// Opens a checkpoint, a missing file being a missing input and anything else an invalid one.
+func openCheckpoint(_ path: String) throws(TrainingError) -> QStarFile {
+    do { return try QStarFile.open(path: path) } catch {
         throw TrainingError("\(path): \(error)", kind: error.kind == .io ? .missingInput : .invalidInput)
     }
+}
+
+func startFrom(_ path: String, options: TrainingOptions) throws -> Trainer {
+    let file = try openCheckpoint(path)
     let config: ModelConfig
     do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
     let tokenizer: Tokenizer

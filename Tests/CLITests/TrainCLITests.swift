@@ -89,3 +89,62 @@ import Testing
         #expect(noResume.status == 66, "\(noResume.stderrText)")
     }
 }
+
+/// `quietstar-train quietstar` end to end: a tiny pretrained model learns to think for a few
+/// steps; SIGKILL and `--resume` end with the same bytes; the checkpoint thinks in
+/// `quietstar-run --thoughts` and exports in the published Quiet-STaR layout.
+@Suite struct QuietStarTrainCLITests {
+    @Test func quietStarRunResumesExactlyAndItsModelThinks() throws {
+        let root = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base.qstar")
+        let pre = try CLI.run("quietstar-train", TrainCLITests.pretrainArguments(root.appendingPathComponent("pre"), steps: 3)
+                                + ["--export", base.path])
+        #expect(pre.status == 0, "\(pre.stderrText)")
+
+        func arguments(_ dir: URL) -> [String] {
+            ["quietstar", "--from", base.path, "--data", CLI.fixture("corpus/arithmetic-eval.txt").path, "--delimiter", "\\n",
+             "--thought-tokens", "2", "--lookahead", "2", "--batch-size", "1", "--steps", "12", "--lr", "1e-3",
+             "--checkpoint-every", "1", "--keep", "2", "--threads", "1", "--seed", "9", "-o", dir.path]
+        }
+        let straight = root.appendingPathComponent("straight")
+        let r = try CLI.run("quietstar-train", arguments(straight))
+        #expect(r.status == 0, "\(r.stderrText)")
+        let final = TrainCLITests.checkpoint(straight, 12)
+        let want = try Data(contentsOf: final)
+
+        let killed = root.appendingPathComponent("killed")
+        let process = Process()
+        process.executableURL = CLI.productsDirectory.appendingPathComponent("quietstar-train")
+        process.arguments = arguments(killed)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: TrainCLITests.checkpoint(killed, 2).path) && Date() < deadline && process.isRunning {
+            usleep(2_000)
+        }
+        usleep(UInt32.random(in: 0..<20_000))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: TrainCLITests.checkpoint(killed, 12).path))
+        let resumed = try CLI.run("quietstar-train", ["quietstar", "--resume", killed.path, "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.stderrText)")
+        #expect(try Data(contentsOf: TrainCLITests.checkpoint(killed, 12)) == want, "resumed Quiet-STaR run differs")
+
+        // Metrics carry the Quiet-STaR terms.
+        let metrics = try String(contentsOf: straight.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"mixed_nll\"") && metrics.contains("\"mean_w\"") && metrics.contains("\"positive_reward_fraction\""))
+
+        // The training checkpoint thinks as it is, and exports in the published layout.
+        let s = try CLI.run("quietstar-run", ["score", "--model", final.path, "--thoughts", "--format", "jsonl"],
+                            stdin: Data("12 + 30 = 42\n".utf8))
+        #expect(s.status == 0, "\(s.stderrText)")
+        #expect(s.stdoutText.contains("base_logprob"))
+        let hf = root.appendingPathComponent("hf")
+        let e = try CLI.run("quietstar-convert", ["to-hf", final.path, "-o", hf.path])
+        #expect(e.status == 0, "\(e.stderrText)")
+        let config = try String(contentsOf: hf.appendingPathComponent("config.json"), encoding: .utf8)
+        #expect(config.contains("\"use_weighted_talk_head\""), "the published Quiet-STaR config fields")
+        #expect(FileManager.default.fileExists(atPath: hf.appendingPathComponent("model.safetensors").path))
+    }
+}
