@@ -14,6 +14,7 @@ struct QuietStarBench: ParsableCommand {
             EngineBench.self,
             ThoughtBench.self,
             TrainBench.self,
+            TrainQuietStarBench.self,
             FormatBench.self,
             ListBenches.self,
         ])
