@@ -85,6 +85,11 @@ public final class QuietStarObjective {
     public let endTokenId: Int32
     /// The base model is frozen (only the thought embeddings and the mixing head train).
     public var freezesBase = false
+    /// The advantages of the last `run`, one per stream (sequence-major, then pass, then position).
+    public private(set) var lastAdvantages: [Double] = []
+    /// When set, `run` uses these advantages instead of computing them: the reference detaches
+    /// them, so a finite-difference check of the policy term must hold them fixed.
+    public var heldAdvantages: [Double]?
     let transformer: Transformer
     private let sampler: Transformer
     let head: MixingHead
@@ -349,6 +354,11 @@ public final class QuietStarObjective {
                 if advantage[n] > 0 { positive += 1 }
             }
         }
+        if let held = heldAdvantages {
+            precondition(held.count == advantage.count, "QuietStarObjective: held advantages for another batch")
+            advantage = held
+        }
+        lastAdvantages = advantage
         metrics.meanReward = slots > 0 ? rewardSum / Double(slots) : 0
         metrics.positiveRewardFraction = slots > 0 ? Double(positive) / Double(slots) : 0
         let denominator = Double(B * P * max(1, L - 1 - A))

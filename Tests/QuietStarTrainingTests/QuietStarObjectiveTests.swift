@@ -117,3 +117,59 @@ struct QuietStarTrainingReference: Decodable {
         }
     }
 }
+
+/// Finite differences of the objective on a random Quiet-STaR model (float32 forward, central
+/// differences): the likelihood terms through the mixing head, the blend, the thought rows and
+/// the injected embeddings, and the REINFORCE term with the advantages held (as the reference
+/// detaches them).
+@Suite struct QuietStarObjectiveFiniteDifferenceTests {
+    @Test func gradientsMatchFiniteDifferences() throws {
+        let dir = TemporaryDirectory()
+        let c = ModelConfig(vocabSize: 260, hiddenSize: 32, layerCount: 2, headCount: 4, kvHeadCount: 2, headDim: 8,
+                            intermediateSize: 64, contextLength: 32, bosTokenId: 256, eosTokenIds: [257])
+        let path = dir.file("qs.qstar")
+        try RandomModel.write(to: path, config: c, seed: 5, extraMetadata: RandomModel.byteTokenizerMetadata,
+                              quietStar: .byteTokenizer)
+        var hyper = QuietStarHyperparameters()
+        hyper.thoughtTokens = 3
+        hyper.lookahead = 3
+        hyper.passes = 2
+        let parameters = Parameters(config: c, extra: TensorNames.thought(c))
+        for t in [TensorNames.Thought.startEmbedding, .endEmbedding] { parameters.fileScales[t.rawValue] = 100 }
+        try parameters.load(from: try QStarFile.open(path: path))
+        // RandomModel draws every mixing layer (the last one too), so w and its gradient are generic.
+        let objective = try QuietStarObjective(parameters: parameters, hyper: hyper, startTokenId: 258, endTokenId: 259)
+        let sequences: [[Int32]] = [[256, 49, 50, 32, 43, 32, 51, 61, 52], [256, 55, 42, 56, 61]]
+        let content = try objective.sampleThoughts(sequences, seed: 7)
+        let gradients = FloatBuffer(count: parameters.layout.count)
+
+        for (term, weights) in [("likelihood", QuietStarObjective.TermWeights(base: 0.5, mixed: 0.5, policy: 0)),
+                                ("policy", QuietStarObjective.TermWeights(base: 0, mixed: 0, policy: 1))] {
+            objective.heldAdvantages = nil
+            gradients.zero()
+            _ = try objective.run(sequences, content: content, weights: weights, gradients: gradients)
+            objective.heldAdvantages = objective.lastAdvantages
+            if term == "policy" { #expect(objective.lastAdvantages.contains { $0 > 0 }, "some advantage is positive") }
+            func loss() throws -> Double { try objective.run(sequences, content: content, weights: weights, gradients: nil).total }
+            var checked = 0
+            for t in parameters.layout.tensors {
+                let g = gradients.values(t)
+                guard let largest = g.indices.max(by: { abs(g[$0]) < abs(g[$1]) }), g[largest] != 0 else { continue }
+                let p = parameters.values.base + t.offset + largest
+                let saved = p.pointee
+                let h = max(1e-3 * abs(saved), 1e-3)
+                p.pointee = saved + h
+                let up = try loss()
+                p.pointee = saved - h
+                let down = try loss()
+                p.pointee = saved
+                let numeric = (up - down) / Double(2 * h)
+                #expect(abs(numeric - Double(g[largest])) <= 0.03 * abs(numeric) + 1e-3 * max(1, abs(numeric)),
+                        "\(term) \(t.name)[\(largest)]: backward \(g[largest]), finite difference \(numeric)")
+                checked += 1
+            }
+            #expect(checked >= 10, "\(term): \(checked) tensors checked")
+        }
+        objective.heldAdvantages = nil
+    }
+}
