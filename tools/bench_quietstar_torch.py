@@ -68,25 +68,8 @@ def main():
                               rms_norm_eps=1e-5, tie_word_embeddings=False, pad_token_id=2)
     config._attn_implementation = "eager"
     model = mm.MistralForCausalLM(config).float()
-    model.start_token_id, model.end_token_id = a.vocab - 2, a.vocab - 1
-    model.rm_initialized = True
-    model.tokenizer = types.SimpleNamespace(pad_token_id=2)
-    model.gumbel_detach = True
-    model.include_policy_loss = True
-    model.use_end_thought_token = True
-    model.use_start_thought_token = True
-    model.n_ahead = a.thought_tokens + 3
-    model.n_ahead_talk = a.lookahead
-    model.n_passes = a.passes
-    model.n_tokens_print = 1
-    model.gradient_accumulation_steps = 1
-    model.residual_think_head = False
-    model.optimize_lm_head_only_at_start = False
-    model.gumbel_temperature = 1
-    model.wandb_enabled = False
-    model.original_mode = False
-    model.kill_after = None
-    model.train()
+    check.configure_training(model, a.vocab - 2, a.vocab - 1, a.thought_tokens, a.lookahead, a.passes)
+    model.tokenizer = types.SimpleNamespace(pad_token_id=2)   # only its pad id is read in training
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.001)
     parameters = sum(q.numel() for q in model.parameters())
     generator = torch.Generator().manual_seed(1)

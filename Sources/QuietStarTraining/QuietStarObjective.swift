@@ -55,6 +55,36 @@ public struct QuietStarMetrics: Sendable, Equatable {
     public var positiveRewardFraction = 0.0
     public var baseTargets = 0
     public var policySlots = 0
+
+    /// Adds `m`'s means and counts (to average micro-batches: add them, then `averaged(over:)`).
+    public mutating func add(_ m: QuietStarMetrics) {
+        baseNLL += m.baseNLL
+        mixedNLL += m.mixedNLL
+        mixedNLLPerStep = mixedNLLPerStep.isEmpty ? m.mixedNLLPerStep : zip(mixedNLLPerStep, m.mixedNLLPerStep).map(+)
+        policy += m.policy
+        total += m.total
+        meanW += m.meanW
+        meanReward += m.meanReward
+        positiveRewardFraction += m.positiveRewardFraction
+        baseTargets += m.baseTargets
+        policySlots += m.policySlots
+    }
+
+    /// The means divided by `n` (the counts stay sums).
+    public func averaged(over n: Int) -> QuietStarMetrics {
+        guard n > 1 else { return self }
+        var m = self
+        let d = Double(n)
+        m.baseNLL /= d
+        m.mixedNLL /= d
+        m.mixedNLLPerStep = mixedNLLPerStep.map { $0 / d }
+        m.policy /= d
+        m.total /= d
+        m.meanW /= d
+        m.meanReward /= d
+        m.positiveRewardFraction /= d
+        return m
+    }
 }
 
 /// The Quiet-STaR training objective (the reference's, term for term; see

@@ -222,25 +222,12 @@ public final class Trainer {
             let seed = progress.random.next()
             let content = try q.sampleThoughts(batch, seed: seed)
             let m = try q.run(batch, content: content, scale: 1 / Double(options.accumulation), gradients: gradients)
-            sum.baseNLL += m.baseNLL
-            sum.mixedNLL += m.mixedNLL
-            sum.mixedNLLPerStep = sum.mixedNLLPerStep.isEmpty ? m.mixedNLLPerStep : zip(sum.mixedNLLPerStep, m.mixedNLLPerStep).map(+)
-            sum.policy += m.policy
-            sum.total += m.total
-            sum.meanW += m.meanW
-            sum.meanReward += m.meanReward
-            sum.positiveRewardFraction += m.positiveRewardFraction
-            sum.baseTargets += m.baseTargets
-            sum.policySlots += m.policySlots
+            sum.add(m)
             tokens += m.baseTargets
             batches += 1
         }
         guard batches > 0 else { throw TrainingError("step \(progress.step + 1) has no sequence of two tokens or more") }
-        let n = Double(batches)
-        for kp in [\QuietStarMetrics.baseNLL, \.mixedNLL, \.policy, \.total, \.meanW, \.meanReward, \.positiveRewardFraction] {
-            sum[keyPath: kp] /= n
-        }
-        sum.mixedNLLPerStep = sum.mixedNLLPerStep.map { $0 / n }
+        sum = sum.averaged(over: batches)
         let norm = clipGradients(gradients, tensors: trainedTensors, maxNorm: options.clipNorm)
         let rate = options.schedule.rate(at: progress.step)
         optimizer.update(parameters: parameters.values, gradients: gradients, moments: moments,
@@ -264,23 +251,11 @@ public final class Trainer {
             let batch = try eval.next(options.batchSize).map(\.tokens).filter { $0.count >= 2 }
             if batch.isEmpty { continue }
             let content = try q.sampleThoughts(batch, seed: UInt64(b))
-            let m = try q.run(batch, content: content, gradients: nil)
-            sum.baseNLL += m.baseNLL
-            sum.mixedNLL += m.mixedNLL
-            sum.mixedNLLPerStep = sum.mixedNLLPerStep.isEmpty ? m.mixedNLLPerStep : zip(sum.mixedNLLPerStep, m.mixedNLLPerStep).map(+)
-            sum.meanW += m.meanW
-            sum.meanReward += m.meanReward
-            sum.baseTargets += m.baseTargets
+            sum.add(try q.run(batch, content: content, gradients: nil))
             n += 1
             if eval.position.epoch > 0 { break }
         }
-        if n > 0 {
-            sum.baseNLL /= Double(n)
-            sum.mixedNLL /= Double(n)
-            sum.mixedNLLPerStep = sum.mixedNLLPerStep.map { $0 / Double(n) }
-            sum.meanW /= Double(n)
-            sum.meanReward /= Double(n)
-        }
+        sum = sum.averaged(over: n)
         return sum
     }
 

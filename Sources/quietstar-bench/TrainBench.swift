@@ -100,31 +100,39 @@ struct TrainBench: ParsableCommand {
                                 tokensPerSecond, gflops, 100 * gflops / peak, peak, (activationBytes + kvBytes) / 1024))
 
         guard let python = pytorch else { return }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("tools/bench_train_torch.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--layers", "\(c.layerCount)", "--hidden", "\(c.hiddenSize)", "--heads", "\(c.headCount)",
-                             "--kv-heads", "\(c.kvHeadCount)", "--ffn", "\(c.intermediateSize)", "--vocab", "\(c.vocabSize)",
-                             "--context", "\(c.contextLength)", "--batch", "\(batch)", "--steps", "\(steps)", "--warmup", "1",
-                             "--threads", "\(Threads.count)"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let torchRate = object["tokens_per_second"] as? Double else {
-            BenchOutput.note("train: the PyTorch baseline failed (status \(process.terminationStatus))")
-            return
-        }
+        guard let (line, object) = try runPythonBaseline(python, script: "tools/bench_train_torch.py", arguments: [
+            "--layers", "\(c.layerCount)", "--hidden", "\(c.hiddenSize)", "--heads", "\(c.headCount)",
+            "--kv-heads", "\(c.kvHeadCount)", "--ffn", "\(c.intermediateSize)", "--vocab", "\(c.vocabSize)",
+            "--context", "\(c.contextLength)", "--batch", "\(batch)", "--steps", "\(steps)", "--warmup", "1",
+            "--threads", "\(Threads.count)"]), let torchRate = object["tokens_per_second"] as? Double else { return }
         print(line)
         BenchOutput.emit([("bench", "train_vs_pytorch"), ("quietstar_tokens_per_second", .double(tokensPerSecond)),
                           ("pytorch_tokens_per_second", .double(torchRate)), ("speedup", .double(tokensPerSecond / torchRate)),
                           ("pytorch_peak_rss_mib", .double(object["peak_rss_mib"] as? Double ?? .nan))])
         BenchOutput.note(String(format: "train: %.2fx PyTorch's tokens/s", tokensPerSecond / torchRate))
     }
+}
+
+/// Runs a Python baseline script of `tools/` (path relative to the repository) and returns its
+/// last stdout line, parsed; nil (with a note) when it fails.
+func runPythonBaseline(_ python: String, script: String, arguments: [String]) throws -> (String, [String: Any])? {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(script).path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [path] + arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        BenchOutput.note("\(script) failed (status \(process.terminationStatus))")
+        return nil
+    }
+    return (line, object)
 }
 
 /// This process's peak resident set (the kernel's high-water mark).

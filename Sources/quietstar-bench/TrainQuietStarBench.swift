@@ -92,27 +92,12 @@ struct TrainQuietStarBench: ParsableCommand {
 
         guard let python = pytorch else { return }
         guard let reference else { throw ValidationError("--pytorch needs --reference CHECKOUT") }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("tools/bench_quietstar_torch.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, reference, "--layers", "\(c.layerCount)", "--hidden", "\(h)", "--heads", "\(n)",
-                             "--kv-heads", "\(n)", "--ffn", "\(c.intermediateSize)", "--vocab", "\(c.vocabSize)",
-                             "--batch", "\(batch)", "--length", "\(length)", "--thought-tokens", "\(thoughtTokens)",
-                             "--lookahead", "\(lookahead)", "--passes", "\(passes)", "--steps", "\(steps)", "--warmup", "1",
-                             "--threads", "\(Threads.count)"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0, let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let torchRate = object["tokens_per_second"] as? Double else {
-            BenchOutput.note("train-quietstar: the PyTorch reference failed (status \(process.terminationStatus))")
-            return
-        }
+        guard let (line, object) = try runPythonBaseline(python, script: "tools/bench_quietstar_torch.py", arguments: [
+            reference, "--layers", "\(c.layerCount)", "--hidden", "\(h)", "--heads", "\(n)", "--kv-heads", "\(n)",
+            "--ffn", "\(c.intermediateSize)", "--vocab", "\(c.vocabSize)", "--batch", "\(batch)", "--length", "\(length)",
+            "--thought-tokens", "\(thoughtTokens)", "--lookahead", "\(lookahead)", "--passes", "\(passes)",
+            "--steps", "\(steps)", "--warmup", "1", "--threads", "\(Threads.count)"]),
+            let torchRate = object["tokens_per_second"] as? Double else { return }
         print(line)
         BenchOutput.emit([("bench", "train_quietstar_vs_reference"), ("quietstar_tokens_per_second", .double(tokensPerSecond)),
                           ("reference_tokens_per_second", .double(torchRate)), ("speedup", .double(tokensPerSecond / torchRate)),

@@ -41,14 +41,8 @@ struct Pretrain: ParsableCommand {
 
     func run() throws {
         try runTraining(runFlags, build: { () throws -> (Trainer, TrainingRun) in
-            var o = TrainingOptions()
-            try dataFlags.apply(to: &o)
-            try optimisation.apply(to: &o)
-            runFlags.apply(to: &o)
-            let directory = try outputDirectory(runFlags)
-            if let from {
-                return (try startFrom(from, options: o), TrainingRun(directory: directory))
-            }
+            let (o, directory) = try trainingOptions(dataFlags, optimisation, runFlags)
+            if let from { return (try startFrom(from, options: o), directory) }
             let tok = try loadTokenizer(tokenizer)
             let kv = kvHeads ?? heads
             guard heads >= 1, kv >= 1, heads % kv == 0 else { throw ValidationError("--heads must be a multiple of --kv-heads") }
@@ -71,7 +65,7 @@ struct Pretrain: ParsableCommand {
             let parameters = Parameters(config: config)
             parameters.initialise(seed: o.seed)
             let metadata = Metadata(config.metadataEntries + tok.spec.metadata.entries)
-            return (try Trainer(options: o, parameters: parameters, tokenizer: tok, metadata: metadata), TrainingRun(directory: directory))
+            return (try Trainer(options: o, parameters: parameters, tokenizer: tok, metadata: metadata), directory)
         })
     }
 }
@@ -96,12 +90,8 @@ struct Finetune: ParsableCommand {
     func run() throws {
         try runTraining(runFlags, build: { () throws -> (Trainer, TrainingRun) in
             guard let from else { throw ValidationError("give --from MODEL (or --resume DIR)") }
-            var o = TrainingOptions()
-            try dataFlags.apply(to: &o)
-            try optimisation.apply(to: &o)
-            runFlags.apply(to: &o)
-            let directory = try outputDirectory(runFlags)
-            return (try startFrom(from, options: o), TrainingRun(directory: directory))
+            let (o, directory) = try trainingOptions(dataFlags, optimisation, runFlags)
+            return (try startFrom(from, options: o), directory)
         })
     }
 }

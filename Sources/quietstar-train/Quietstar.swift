@@ -66,10 +66,7 @@ struct Quietstar: ParsableCommand {
     func run() throws {
         try runTraining(runFlags, build: { () throws -> (Trainer, TrainingRun) in
             guard let from else { throw ValidationError("give --from MODEL (or --resume DIR)") }
-            var o = TrainingOptions()
-            try dataFlags.apply(to: &o)
-            try optimisation.apply(to: &o)
-            runFlags.apply(to: &o)
+            var (o, directory) = try trainingOptions(dataFlags, optimisation, runFlags)
             o.objective = "quietstar"
             o.train = train.rawValue
             o.quietStar.thoughtTokens = thoughtTokens
@@ -80,7 +77,6 @@ struct Quietstar: ParsableCommand {
             o.quietStar.baseWeight = baseWeight
             o.quietStar.embeddingScale = embeddingScale
             o.quietStar.thoughtTemperature = thoughtTemperature
-            let directory = try outputDirectory(runFlags)
             let file = try openCheckpoint(from)
             let config: ModelConfig
             do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(from): \(error)") }
@@ -90,8 +86,7 @@ struct Quietstar: ParsableCommand {
                                                                                hyper: o.quietStar, initialString: thoughtInit, seed: o.seed)
             var metadata = setupMetadata
             metadata[TrainingState.provenanceSourceKey] = .string(from)
-            return (try Trainer(options: o, parameters: parameters, tokenizer: tokenizer, metadata: metadata),
-                    TrainingRun(directory: directory))
+            return (try Trainer(options: o, parameters: parameters, tokenizer: tokenizer, metadata: metadata), directory)
         })
     }
 }

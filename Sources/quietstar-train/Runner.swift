@@ -18,6 +18,16 @@ extension TrainingError.Kind {
     }
 }
 
+/// The options every subcommand's flags give, and the run's directory.
+func trainingOptions(_ data: DataFlags, _ optimisation: OptimisationFlags, _ run: RunFlags) throws
+    -> (TrainingOptions, TrainingRun) {
+    var o = TrainingOptions()
+    try data.apply(to: &o)
+    try optimisation.apply(to: &o)
+    run.apply(to: &o)
+    return (o, TrainingRun(directory: try outputDirectory(run)))
+}
+
 func outputDirectory(_ run: RunFlags) throws -> String {
     guard let output = run.output else { throw ValidationError("give the run's directory with --output (or --resume DIR)") }
     return output

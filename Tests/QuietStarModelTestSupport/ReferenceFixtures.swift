@@ -26,13 +26,8 @@ public struct ReferenceFile: Decodable {
     public var generation: [Generation]
 
     public static func load(_ model: String) throws -> (ReferenceFile, [Float]) {
-        let json = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("reference/\(model).json")))
-        let ref = try JSONDecoder().decode(ReferenceFile.self, from: json)
-        let raw = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("reference/\(ref.logits_file)")))
-        let logits = raw.withUnsafeBytes { bytes in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-        return (ref, logits)
+        let ref = try Repository.fixtureJSON(ReferenceFile.self, "reference/\(model).json")
+        return (ref, try Repository.fixtureFloats("reference/\(ref.logits_file)"))
     }
 }
 

@@ -56,4 +56,17 @@ public enum Repository {
     public static func fixture(_ relative: String) -> String {
         root.appendingPathComponent("fixtures").appendingPathComponent(relative).path
     }
+
+    /// `fixtures/<relative>`, a JSON document, decoded.
+    public static func fixtureJSON<T: Decodable>(_ type: T.Type, _ relative: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: fixture(relative))))
+    }
+
+    /// `fixtures/<relative>`, a file of little-endian float32 values (the references' binaries).
+    public static func fixtureFloats(_ relative: String) throws -> [Float] {
+        let raw = try Data(contentsOf: URL(fileURLWithPath: fixture(relative)))
+        return raw.withUnsafeBytes { bytes in
+            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+    }
 }

@@ -31,13 +31,8 @@ struct TrainingReference: Decodable {
     var cases: [Case]
 
     static func load(_ model: String) throws -> (TrainingReference, [Float]) {
-        let json = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("training/\(model).json")))
-        let ref = try JSONDecoder().decode(TrainingReference.self, from: json)
-        let raw = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("training/\(ref.gradients_file)")))
-        let floats = raw.withUnsafeBytes { bytes in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-        return (ref, floats)
+        let ref = try Repository.fixtureJSON(TrainingReference.self, "training/\(model).json")
+        return (ref, try Repository.fixtureFloats("training/\(ref.gradients_file)"))
     }
 }
 

@@ -40,8 +40,7 @@ import Testing
     }
 
     static func load() throws -> Reference {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("training/optim.json")))
-        return try JSONDecoder().decode(Reference.self, from: data)
+        try Repository.fixtureJSON(Reference.self, "training/optim.json")
     }
 
     /// The fixture's tensors as a layout, and a buffer filled from per-name arrays.

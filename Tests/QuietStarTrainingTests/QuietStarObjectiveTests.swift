@@ -36,13 +36,8 @@ struct QuietStarTrainingReference: Decodable {
     var gradients_file: String
 
     static func load(_ name: String) throws -> (QuietStarTrainingReference, [Float]) {
-        let json = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("quietstar-train/\(name).json")))
-        let ref = try JSONDecoder().decode(QuietStarTrainingReference.self, from: json)
-        let raw = try Data(contentsOf: URL(fileURLWithPath: Repository.fixture("quietstar-train/\(ref.gradients_file)")))
-        let floats = raw.withUnsafeBytes { bytes in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        }
-        return (ref, floats)
+        let ref = try Repository.fixtureJSON(QuietStarTrainingReference.self, "quietstar-train/\(name).json")
+        return (ref, try Repository.fixtureFloats("quietstar-train/\(ref.gradients_file)"))
     }
 }
 

@@ -163,16 +163,22 @@ def make_model(mm, attn, doc):
         str(ours.FOLDER), torch_dtype=torch.float64, attn_implementation=attn, output_loading_info=True)
     assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
     assert model.config._attn_implementation == attn
-    model.start_token_id, model.end_token_id = s["start_thought_id"], s["end_thought_id"]
+    configure_training(model, s["start_thought_id"], s["end_thought_id"], s["k"], s["n_ahead_talk"], s["n_passes"])
+    return model
+
+
+def configure_training(model, start_id, end_id, k, talk, passes):
+    """The attributes quiet-star-train.py's model_init sets, and the ids set before the first
+    forward (otherwise it re-initialises the thought embeddings and zeroes the talk head)."""
+    model.start_token_id, model.end_token_id = start_id, end_id
     model.rm_initialized = True
-    # quiet-star-train.py's model_init
     model.gumbel_detach = True
     model.include_policy_loss = True
     model.use_end_thought_token = True
     model.use_start_thought_token = True
-    model.n_ahead = s["k"] + 3
-    model.n_ahead_talk = s["n_ahead_talk"]
-    model.n_passes = s["n_passes"]
+    model.n_ahead = k + 3
+    model.n_ahead_talk = talk
+    model.n_passes = passes
     model.n_tokens_print = 1
     model.gradient_accumulation_steps = 1
     model.residual_think_head = False
@@ -183,7 +189,6 @@ def make_model(mm, attn, doc):
     model.kill_after = None
     model.train()
     assert not model.eval_mode
-    return model
 
 
 def run_reference(mm, model, tok, doc, term):
