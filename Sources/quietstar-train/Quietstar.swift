@@ -10,9 +10,10 @@ struct Quietstar: ParsableCommand {
         commandName: "quietstar",
         abstract: "Quiet-STaR training: the model learns to think before every token.",
         discussion: """
-        Starts from a plain model (its tokenizer must have <|startthought|> and \
-        <|endthought|>, as the byte tokenizer does) or a Quiet-STaR checkpoint. A plain model \
-        gets thought embeddings (the mean input embedding of --thought-init's tokens, trained \
+        Starts from a plain model or a Quiet-STaR checkpoint. A tokenizer without \
+        <|startthought|> and <|endthought|> (the byte tokenizer has them) gets them as two added \
+        tokens after its vocabulary, the model two zero rows of embedding and LM head. A plain \
+        model gets thought embeddings (the mean input embedding of --thought-init's tokens, trained \
         divided by --embedding-scale) and a mixing head (three layers, ReLU, last layer zero: \
         w starts at 0, so the mixed prediction starts as the base one).
 
@@ -82,11 +83,11 @@ struct Quietstar: ParsableCommand {
             do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(from): \(error)") }
             let tokenizer: Tokenizer
             do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(from): tokenizer: \(error)") }
-            let (parameters, _, setupMetadata) = try QuietStarSetup.parameters(file: file, config: config, tokenizer: tokenizer,
-                                                                               hyper: o.quietStar, initialString: thoughtInit, seed: o.seed)
+            let (parameters, _, setupMetadata, thinkingTokenizer) = try QuietStarSetup.parameters(
+                file: file, config: config, tokenizer: tokenizer, hyper: o.quietStar, initialString: thoughtInit, seed: o.seed)
             var metadata = setupMetadata
             metadata[TrainingState.provenanceSourceKey] = .string(from)
-            return (try Trainer(options: o, parameters: parameters, tokenizer: tokenizer, metadata: metadata), directory)
+            return (try Trainer(options: o, parameters: parameters, tokenizer: thinkingTokenizer, metadata: metadata), directory)
         })
     }
 }

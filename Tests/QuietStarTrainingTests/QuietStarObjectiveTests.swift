@@ -168,3 +168,44 @@ struct QuietStarTrainingReference: Decodable {
         objective.heldAdvantages = nil
     }
 }
+
+/// Turning a converted Hugging Face model into one that thinks: the markers are added to its
+/// tokenizer and vocabulary, the thought parameters initialised, and the written checkpoint is a
+/// Quiet-STaR model `LanguageModel` loads.
+@Suite struct QuietStarSetupTests {
+    @Test func aPlainHuggingFaceModelGetsMarkersAndThoughtParameters() throws {
+        let dir = TemporaryDirectory()
+        let lm = try convertedModel("llama-tied", in: dir)
+        let file = try QStarFile.open(path: lm.path!)
+        var hyper = QuietStarHyperparameters()
+        hyper.thoughtTokens = 2
+        hyper.lookahead = 2
+        let (parameters, settings, metadata, tokenizer) = try QuietStarSetup.parameters(
+            file: file, config: lm.config, tokenizer: lm.tokenizer, hyper: hyper, initialString: "---", seed: 1)
+        let v = lm.config.vocabSize
+        #expect(parameters.config.vocabSize == v + 2)
+        #expect(settings.startTokenId == Int32(v) && settings.endTokenId == Int32(v + 1))
+        #expect(tokenizer.id(of: QuietStarSetup.startMarker) == Int32(v))
+        #expect(tokenizer.encode("hello") == lm.tokenizer.encode("hello"), "the old vocabulary is unchanged")
+        let h = lm.config.hiddenSize
+        let embedding = parameters.pointer(TensorNames.embedding)
+        #expect((v * h..<(v + 2) * h).allSatisfy { embedding[$0] == 0 })
+        #expect((0..<h).allSatisfy { embedding[$0] == lm.weights.embedding.base.assumingMemoryBound(to: Float.self)[$0] })
+        #expect((0..<h).allSatisfy { parameters.pointer(TensorNames.Thought.mixing2Weight.rawValue)[$0] == 0 }, "w starts at 0")
+
+        let objective = try QuietStarObjective(parameters: parameters, hyper: hyper, startTokenId: settings.startTokenId,
+                                               endTokenId: settings.endTokenId)
+        let ids = tokenizer.encode("Q: 2 + 3? A: 5")
+        let content = try objective.sampleThoughts([ids], seed: 3)
+        #expect(content[0][0].prefix(ids.count - 1).allSatisfy { $0.count == 2 && !$0.contains(Int32(v)) && !$0.contains(Int32(v + 1)) })
+        let m = try objective.run([ids], content: content, gradients: FloatBuffer(count: parameters.layout.count))
+        #expect(abs(m.mixedNLLPerStep[0] - m.baseNLL) < 1e-5, "w = 0: the next-token mixed NLL is the base NLL")
+
+        let path = dir.file("thinking.qstar")
+        try TrainingCheckpoint.write(to: path, parameters: parameters, moments: nil, optimizer: .sgd,
+                                     progress: TrainingProgress(random: LineRandom(seed: 1, line: 1)), options: nil,
+                                     metadata: metadata, weightsOnly: true)
+        let thinking = try LanguageModel(path: path)
+        #expect(thinking.thoughts != nil && thinking.config.vocabSize == v + 2)
+    }
+}
