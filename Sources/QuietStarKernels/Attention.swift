@@ -401,18 +401,28 @@ private struct HeadGradient {
     let q: UnsafePointer<Float>, dOut: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>
 
     /// With p = exp(scale·q·k - lse): dV += p·dOut; dS = p·(dOut·v - delta)·scale;
-    /// dq += dS·k; dK += dS·q.
+    /// dq += dS·k; dK += dS·q. Keys go eight at a time: both dot products of a block share one
+    /// load of q (or dOut) per lane (`Attention.dot1x8`) and the eight probabilities are one
+    /// vector `exp`; the three updates stay per key.
     @inline(__always)
     func accumulate(_ span: KeySpan, _ grad: KeySpanGradient) {
         let off = kvHead * (span.headStride ?? headDim), gOff = kvHead * (grad.headStride ?? headDim)
-        for j in 0..<span.count {
-            let k = span.keys + j * span.rowStride + off
-            let v = span.values + j * span.rowStride + off
-            let p = exp1(scale * Vec.dot(q, k, headDim) - lse)
-            Vec.axpy(p, dOut, grad.dValues + j * grad.rowStride + gOff, headDim)
-            let ds = p * (Vec.dot(dOut, v, headDim) - delta) * scale
-            Vec.axpy(ds, k, dq, headDim)
-            Vec.axpy(ds, q, grad.dKeys + j * grad.rowStride + gOff, headDim)
+        let stride = span.rowStride
+        var j0 = 0
+        while j0 < span.count {
+            let nb = min(8, span.count - j0)
+            let k = span.keys + j0 * stride + off, v = span.values + j0 * stride + off
+            let (s0, s1) = Attention.dot1x8(q, k, stride: stride, keys: nb, headDim)
+            let (d0, d1) = Attention.dot1x8(dOut, v, stride: stride, keys: nb, headDim)
+            let p = exp8(F8(lowHalf: s0, highHalf: s1) * scale - F8(repeating: lse))
+            let ds = p * (F8(lowHalf: d0, highHalf: d1) - F8(repeating: delta)) * scale
+            for t in 0..<nb {
+                let j = j0 + t
+                Vec.axpy(p[t], dOut, grad.dValues + j * grad.rowStride + gOff, headDim)
+                Vec.axpy(ds[t], k + t * stride, dq, headDim)
+                Vec.axpy(ds[t], q, grad.dKeys + j * grad.rowStride + gOff, headDim)
+            }
+            j0 += nb
         }
     }
 }
