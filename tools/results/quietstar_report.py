@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes docs/results-quietstar.json and the SVG curves of docs/results.md from a Quiet-STaR
+"""Writes docs/results-<name>.json and the SVG curves of docs/results.md from a Quiet-STaR
 experiment on the arithmetic corpus (no third-party packages: plain Python 3).
 
 Scores the held-out file with the deployed engine (`quietstar-run score --per-token`, with
@@ -124,6 +124,7 @@ def main():
     p.add_argument("--lines", type=int, default=1000)
     p.add_argument("--bin", default=str(ROOT / ".build/release"))
     p.add_argument("--out", default=str(ROOT / "docs"))
+    p.add_argument("--name", default="quietstar", help="prefix of the files written (several runs side by side)")
     a = p.parse_args()
     bin_dir, out = Path(a.bin), Path(a.out)
     lines = [l for l in Path(a.eval).read_text().splitlines() if l][: a.lines]
@@ -151,21 +152,21 @@ def main():
         "thought": decode(r["thoughts"][j]), "w": r["mixing_weights"][j], "gain_nats": g,
         "base_logprob": r["base_logprobs"][j], "mixed_logprob": r["logprobs"][j]} for g, r, j in gains[:8]]
     result["answer_tokens_improved_fraction"] = sum(1 for g, _, _ in gains if g > 0) / max(1, len(gains))
-    (out / "results-quietstar.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"results-{a.name}.json").write_text(json.dumps(result, indent=2) + "\n")
 
     q, b = metrics(a.quietstar_run), metrics(a.baseline_run)
     train = [m for m in q if "base_nll" in m]
-    svg_lines(out / "results-quietstar-nll.svg", "Quiet-STaR training (smoothed over 20 steps)", [
+    svg_lines(out / f"results-{a.name}-nll.svg", "Quiet-STaR training (smoothed over 20 steps)", [
         ("base NLL", smooth([(m["step"], m["base_nll"]) for m in train]), "#1f77b4"),
         ("mixed NLL (mean over talk steps)", smooth([(m["step"], m["mixed_nll"]) for m in train]), "#d62728"),
         ("mixed NLL, next token", smooth([(m["step"], m.get("mixed_nll_next")) for m in train if "mixed_nll_next" in m]), "#ff7f0e"),
     ], "nats / token")
-    svg_lines(out / "results-quietstar-w-reward.svg", "Quiet-STaR: mean w and mean reward (smoothed)", [
+    svg_lines(out / f"results-{a.name}-w-reward.svg", "Quiet-STaR: mean w and mean reward (smoothed)", [
         ("mean w", smooth([(m["step"], m["mean_w"]) for m in train]), "#2ca02c"),
         ("mean reward", smooth([(m["step"], m["mean_reward"]) for m in train]), "#9467bd"),
         ("positive-reward fraction", smooth([(m["step"], m["positive_reward_fraction"]) for m in train]), "#8c564b"),
     ], "value")
-    svg_lines(out / "results-baseline-eval.svg", "Held-out NLL during training", [
+    svg_lines(out / f"results-{a.name}-eval.svg", "Held-out NLL during training", [
         ("baseline (LM) eval", [(m["step"], m["eval_loss"]) for m in b if "eval_loss" in m], "#1f77b4"),
         ("Quiet-STaR eval base", [(m["step"], m["eval_base_nll"]) for m in q if "eval_base_nll" in m], "#17becf"),
         ("Quiet-STaR eval mixed", [(m["step"], m["eval_mixed_nll"]) for m in q if "eval_mixed_nll" in m], "#d62728"),
