@@ -41,6 +41,11 @@ var targets: [Target] = [
             dependencies: ["QuietStarModel", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarFormat", "QuietStarTokenizer",
                            "QuietStarJSON"],
             swiftSettings: fastMath),
+    // The STaR loop (generate, keep the correct, rationalize, fine-tune from the base) and the
+    // n-digit addition task with its scratchpad.
+    .target(name: "QuietStarSTaR",
+            dependencies: ["QuietStarTraining", "QuietStarModel", "QuietStarFormat", "QuietStarJSON"],
+            swiftSettings: fastMath),
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
@@ -56,6 +61,7 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
     ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarEngine", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
                        argumentParser]),
     ("quietstar-train", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer", "QuietStarTraining",
+                         "QuietStarSTaR", "QuietStarJSON",
                          "QuietStarCLI", argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine",
                          "QuietStarTraining", "CBLAS",
@@ -76,6 +82,7 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
                               "QuietStarTokenizer", "QuietStarModelTestSupport"]),
     ("QuietStarTrainingTests", ["QuietStarTraining", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
                                 "QuietStarTokenizer", "QuietStarModelTestSupport"]),
+    ("QuietStarSTaRTests", ["QuietStarSTaR", "QuietStarTraining", "QuietStarJSON"]),
     // CLI tests run the real executables, so they depend on every one of them.
     ("CLITests", ["QuietStarFormat", "QuietStarCLI"] + executables.map { .target(name: $0.name) }),
 ]
@@ -103,6 +110,7 @@ let package = Package(
         .library(name: "QuietStarModel", targets: ["QuietStarModel"]),
         .library(name: "QuietStarEngine", targets: ["QuietStarEngine"]),
         .library(name: "QuietStarTraining", targets: ["QuietStarTraining"]),
+        .library(name: "QuietStarSTaR", targets: ["QuietStarSTaR"]),
         .library(name: "QuietStarInterop", targets: ["QuietStarInterop"]),
     ],
     dependencies: [

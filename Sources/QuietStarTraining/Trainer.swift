@@ -282,3 +282,28 @@ public final class Trainer {
                                      weightsOnly: weightsOnly)
     }
 }
+
+extension Trainer {
+    /// A trainer that fine-tunes the model at `path` (its weights, tokenizer, config and
+    /// metadata). Thought parameters of a Quiet-STaR checkpoint are not part of plain training:
+    /// they are left out, and `droppedThoughts` says so.
+    public static func startingFrom(_ path: String, options: TrainingOptions) throws(TrainingError)
+        -> (trainer: Trainer, droppedThoughts: Bool) {
+        let file: QStarFile
+        do { file = try QStarFile.open(path: path) } catch {
+            throw TrainingError("\(path): \(error)", kind: error.kind == .io ? .missingInput : .invalidInput)
+        }
+        let config: ModelConfig
+        do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
+        let tokenizer: Tokenizer
+        do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
+        let parameters = Parameters(config: config)
+        try parameters.load(from: file)
+        var metadata = TrainingCheckpoint.modelMetadata(file)
+        let thoughtKeys = metadata.keys.filter { $0.hasPrefix("quietstar.") }
+        for key in thoughtKeys { metadata[key] = nil }
+        metadata[TrainingState.provenanceSourceKey] = .string(path)
+        let trainer = try Trainer(options: options, parameters: parameters, tokenizer: tokenizer, metadata: metadata)
+        return (trainer, !thoughtKeys.isEmpty)
+    }
+}

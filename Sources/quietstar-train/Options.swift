@@ -37,7 +37,7 @@ struct DataFlags: ParsableArguments {
         case .text: o.dataFormat = "text"
         case .completions: o.dataFormat = "completions"
         }
-        o.delimiter = delimiter.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
+        o.delimiter = unescape(delimiter)
         o.evalData = eval
         o.evalEvery = evalEvery
         o.evalBatches = evalBatches
@@ -46,7 +46,7 @@ struct DataFlags: ParsableArguments {
 
 /// The optimisation: steps, batch, schedule, optimiser, clipping.
 struct OptimisationFlags: ParsableArguments {
-    @Option(name: .long, help: "Optimisation steps of the whole run (default 1000; with --resume, the checkpoint's own).")
+    @Option(name: .long, help: "Optimisation steps of the run (default 1000; star: of its first iteration, default 300; with --resume, the run's own).")
     var steps: Int?
 
     @Option(name: .long, help: "Sequences per micro-batch (text windows or JSONL examples).")

@@ -47,7 +47,7 @@ struct QuietStarTrain: ParsableCommand {
 
         \(exitStatusHelp)
         """,
-        subcommands: [Pretrain.self, Finetune.self, Quietstar.self, Export.self])
+        subcommands: [Pretrain.self, Finetune.self, Quietstar.self, Star.self, DataCommand.self, Export.self])
 }
 
 /// The exit statuses this tool uses, for `--help`.

@@ -101,7 +101,6 @@ func duration(_ seconds: Double) -> String {
     return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
 }
 
-/// A trainer that starts from the weights (and tokenizer, config, metadata) of `path`.
 /// Opens a checkpoint, a missing file being a missing input and anything else an invalid one.
 func openCheckpoint(_ path: String) throws(TrainingError) -> QStarFile {
     do { return try QStarFile.open(path: path) } catch {
@@ -109,21 +108,13 @@ func openCheckpoint(_ path: String) throws(TrainingError) -> QStarFile {
     }
 }
 
+/// A trainer that starts from the weights (and tokenizer, config, metadata) of `path`.
 func startFrom(_ path: String, options: TrainingOptions) throws -> Trainer {
-    let file = try openCheckpoint(path)
-    let config: ModelConfig
-    do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
-    let tokenizer: Tokenizer
-    do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
-    let parameters = Parameters(config: config)
-    try parameters.load(from: file)
-    var metadata = TrainingCheckpoint.modelMetadata(file)
-    if metadata.keys.contains(where: { $0.hasPrefix("quietstar.") }) {
-        for key in metadata.keys where key.hasPrefix("quietstar.") { metadata[key] = nil }
+    let (trainer, dropped) = try Trainer.startingFrom(path, options: options)
+    if dropped {
         StandardError.report("quietstar-train", "note: \(path) has thought parameters; this command trains the base model only and leaves them out")
     }
-    metadata[TrainingState.provenanceSourceKey] = .string(path)
-    return try Trainer(options: options, parameters: parameters, tokenizer: tokenizer, metadata: metadata)
+    return trainer
 }
 
 /// `byte`, a `.qstar` (its tokenizer), or a `tokenizer.json` (with `tokenizer_config.json` beside it when present).
