@@ -81,8 +81,15 @@ public struct AdditionProblem: Sendable, Equatable, Hashable {
     /// skipping `excluded` ones (a held-out set). Same arguments, same problems, same order.
     public static func sample(digits: ClosedRange<Int>, perDigit: Int, seed: UInt64,
                               excluding excluded: Set<AdditionProblem> = []) -> [AdditionProblem] {
+        sample(digits: digits, counts: Array(repeating: perDigit, count: digits.count), seed: seed, excluding: excluded)
+    }
+
+    /// As `sample(digits:perDigit:)`, with `counts[i]` problems of digit count `digits.lowerBound + i`.
+    public static func sample(digits: ClosedRange<Int>, counts: [Int], seed: UInt64,
+                              excluding excluded: Set<AdditionProblem> = []) -> [AdditionProblem] {
+        precondition(counts.count == digits.count, "one count per digit count")
         var out: [AdditionProblem] = []
-        for n in digits {
+        for (n, perDigit) in zip(digits, counts) {
             var random = LineRandom(seed: seed, line: UInt64(n))
             let total = count(digits: n)
             let available = total - excluded.filter { $0.digits == n }.count

@@ -22,7 +22,7 @@ struct Addition: ParsableCommand {
         within a digit count, drawn from a generator seeded by (--seed, n), and written in one \
         seeded random order (digit counts mixed); ids are add<n>-<index in sorted order>. \
         --exclude leaves out the problems of other files (a held-out set). A digit count with fewer distinct problems \
-        than --count gives all of them.
+        than its --count gives all of them.
 
         --format star: {"id", "question", "answer", "category"} per line (category = n), what \
         quietstar-train star reads. --format completions: {"prompt", "completion"} for \
@@ -49,7 +49,8 @@ struct Addition: ParsableCommand {
         """)
 
     @Option(name: .long, help: ArgumentHelp("Operand digit counts: N or N-M.", valueName: "N-M")) var digits = "1-5"
-    @Option(name: .long, help: "Problems per digit count.") var count = 1000
+    @Option(name: .long, help: ArgumentHelp("Problems per digit count: one N for all, or one per digit count (N1,N2,...).", valueName: "N[,N...]"))
+    var count = "1000"
     @Option(name: .long, help: "Seed of the draw.") var seed: UInt64 = 0
     @Option(name: .long, help: "star, completions or text.") var format: Format = .star
     @Option(name: .long, help: "scratchpad or direct (completions and text).") var style: Style = .scratchpad
@@ -70,7 +71,11 @@ struct Addition: ParsableCommand {
               1 <= low, low <= high, high <= 15 else {
             throw ValidationError("--digits \(digits): expected N or N-M with 1 <= N <= M <= 15")
         }
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        var counts = count.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 }
+        if counts.count == 1 { counts = Array(repeating: counts[0], count: high - low + 1) }
+        guard counts.count == high - low + 1, counts.allSatisfy({ $0 >= 0 }), counts.contains(where: { $0 > 0 }) else {
+            throw ValidationError("--count \(count): expected one number, or one per digit count \(low)-\(high), none negative")
+        }
         guard (0...1).contains(hints) else { throw ValidationError("--hints must be between 0 and 1") }
         var excluded = Set<AdditionProblem>()
         do {
@@ -86,7 +91,7 @@ struct Addition: ParsableCommand {
             StandardError.report("quietstar-train", e.description)
             throw ExitCode(e.kind.exitStatus.rawValue)
         }
-        var problems = AdditionProblem.sample(digits: low...high, perDigit: count, seed: seed, excluding: excluded)
+        var problems = AdditionProblem.sample(digits: low...high, counts: counts, seed: seed, excluding: excluded)
         // One seeded shuffle across digit counts, so consecutive lines (and training batches) mix them.
         var order = LineRandom(seed: seed, line: 0x5F0F)
         for i in stride(from: problems.count - 1, to: 0, by: -1) { problems.swapAt(i, Int(order.next() % UInt64(i + 1))) }
@@ -129,7 +134,7 @@ struct Addition: ParsableCommand {
         } else {
             FileHandle.standardOutput.write(Data(out))
         }
-        let counts = (low...high).map { "\($0)-digit \(index[$0, default: 0])" }.joined(separator: ", ")
-        StandardError.report("quietstar-train", "\(problems.count) problems (\(counts))")
+        let perDigit = (low...high).map { "\($0)-digit \(index[$0, default: 0])" }.joined(separator: ", ")
+        StandardError.report("quietstar-train", "\(problems.count) problems (\(perDigit))")
     }
 }

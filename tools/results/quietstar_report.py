@@ -58,7 +58,7 @@ def nll_by_class(records, key):
     return {k: {"nll": sums[k] / counts[k], "tokens": counts[k]} for k in sorted(sums)}
 
 
-def svg_lines(path, title, series, ylabel):
+def svg_lines(path, title, series, ylabel, xlabel="step"):
     """A line chart: series = [(label, [(x, y)], colour)]."""
     w, h, l, r, t, b = 720, 360, 60, 150, 30, 40
     xs = [x for _, pts, _ in series for x, _ in pts]
@@ -78,7 +78,7 @@ def svg_lines(path, title, series, ylabel):
              f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">{title}</text>',
              f'<line x1="{l}" y1="{h - b}" x2="{w - r}" y2="{h - b}" stroke="black"/>',
              f'<line x1="{l}" y1="{t}" x2="{l}" y2="{h - b}" stroke="black"/>',
-             f'<text x="{(l + w - r) / 2}" y="{h - 8}" text-anchor="middle">step</text>',
+             f'<text x="{(l + w - r) / 2}" y="{h - 8}" text-anchor="middle">{xlabel}</text>',
              f'<text x="14" y="{(t + h - b) / 2}" transform="rotate(-90 14 {(t + h - b) / 2})" text-anchor="middle">{ylabel}</text>']
     for i in range(5):
         yv = y0 + (y1 - y0) * i / 4

@@ -10,7 +10,7 @@
 #    held out (8,100), worked with the scratchpad, 30% with the answer as a hint.
 # 2. seed: a 0.8M-parameter model (4 layers, hidden 128) pretrained by quietstar-train on the
 #    seed set only (it has never seen 3-5 digit sums).
-# 3. star: STaR with rationalization and without (12 iterations, 1,000 questions sampled
+# 3. star: STaR with rationalization and without (16 iterations, 1,000 questions sampled
 #    per iteration, 300 steps + 20 per iteration, fine-tuned from the seed model each time).
 # 4. direct: the baseline, the seed model fine-tuned on direct answers (no scratchpad) to
 #    every training question, for as many steps as the last STaR iteration, evaluated the
@@ -20,11 +20,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 W=${1:-/tmp/star-addition}
-ITERATIONS=${ITERATIONS:-12}
+ITERATIONS=${ITERATIONS:-16}
 mkdir -p "$W"
 swift build -c release --product quietstar-train >&2
 swift build -c release --product quietstar-run >&2
-T="$ROOT/.build/release/quietstar-train"
+# The tools are copied out of .build, so rebuilding the package while this runs changes nothing here.
+BIN="$W/bin"
+mkdir -p "$BIN"
+cp "$ROOT/.build/release/quietstar-train" "$ROOT/.build/release/quietstar-run" "$BIN/"
+T="$BIN/quietstar-train"
 
 # 1. data
 if [ ! -f "$W/seed.txt" ]; then
