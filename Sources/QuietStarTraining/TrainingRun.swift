@@ -101,11 +101,12 @@ public struct TrainingRun {
             }
             metrics.write("{\"step\":\(m.step),\"loss\":\(json(m.loss)),\"lr\":\(json(m.learningRate)),\"grad_norm\":\(json(m.gradientNorm)),\"tokens\":\(m.tokens),\"tokens_per_second\":\(json(Double(m.tokens) / max(m.seconds, 1e-9))),\"elapsed_seconds\":\(json(elapsed()))\(extra)}")
             report(.step(m, elapsed: elapsed()))
-            if !o.evalData.isEmpty, (o.evalEvery > 0 && m.step % o.evalEvery == 0) || last, trainer.quietStar != nil {
+            let evaluates = !o.evalData.isEmpty && ((o.evalEvery > 0 && m.step % o.evalEvery == 0) || last)
+            if evaluates, trainer.quietStar != nil {
                 let e = try trainer.evaluateQuietStar(o.evalData)
                 metrics.write("{\"step\":\(m.step),\"eval_base_nll\":\(json(e.baseNLL)),\"eval_mixed_nll\":\(json(e.mixedNLL)),\"eval_mixed_nll_next\":\(json(e.mixedNLLPerStep.first ?? .nan)),\"eval_mean_w\":\(json(e.meanW)),\"eval_targets\":\(e.baseTargets)}")
                 report(.quietStarEvaluation(step: m.step, e))
-            } else if !o.evalData.isEmpty, (o.evalEvery > 0 && m.step % o.evalEvery == 0) || last {
+            } else if evaluates {
                 let e = try trainer.evaluate(o.evalData)
                 metrics.write("{\"step\":\(m.step),\"eval_loss\":\(json(e.loss)),\"eval_targets\":\(e.targets)}")
                 report(.evaluation(step: m.step, loss: e.loss, targets: e.targets))

@@ -10,8 +10,7 @@ import Testing
 /// greedy generation token for token through the generator (continuous batching). The logits
 /// themselves are checked in QuietStarModelTests' ReferenceTests.
 @Suite struct EngineReferenceTests {
-    static let models = ["llama-tied", "llama-untied", "llama-sharded", "llama-bf16", "llama3", "mistral", "qwen2",
-                         "quietstar-mistral"]
+    static let models = ReferenceFile.models
 
     @Test(arguments: models)
     func scoresAndGreedyGenerationMatchTransformers(_ model: String) throws {

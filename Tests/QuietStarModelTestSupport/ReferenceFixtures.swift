@@ -7,6 +7,10 @@ import Testing
 
 /// `fixtures/reference/<model>.json` (schema: tools/reference/README.md).
 public struct ReferenceFile: Decodable {
+    /// Every fixture family with a transformers reference, in `fixtures/hf/`.
+    public static let models = ["llama-tied", "llama-untied", "llama-sharded", "llama-bf16", "llama3", "mistral", "qwen2",
+                                "quietstar-mistral"]
+
     public struct Text: Decodable {
         public var text: String
         public var ids: [Int32]

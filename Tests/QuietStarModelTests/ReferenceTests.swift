@@ -13,8 +13,7 @@ import Testing
 /// (tools/reference/README.md); ours differ from them by a few 1e-6 (different summation
 /// order). 1e-4 absolute on logits (std ~4) and log-probs leaves room for other BLAS builds.
 @Suite struct ReferenceTests {
-    static let models = ["llama-tied", "llama-untied", "llama-sharded", "llama-bf16", "llama3", "mistral", "qwen2",
-                         "quietstar-mistral"]
+    static let models = ReferenceFile.models
 
     @Test(arguments: models)
     func logitsMatchTransformers(_ model: String) throws {

@@ -3,7 +3,7 @@
 experiment (tools/star/addition_experiment.sh), reading only the runs' metrics.jsonl files
 (plain Python 3, no third-party packages):
 
-    python3 tools/results/star_report.py WORKDIR [--out docs]
+    python3 tools/results/star_report.py WORKDIR [--out docs] [--name star]
 
 Accuracy is exact match of the answer line on the held-out questions (50 per digit count),
 greedy decoding, as quietstar-train star measures it after every iteration; iteration 0 is the
@@ -30,6 +30,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("workdir")
     p.add_argument("--out", default=str(ROOT / "docs"))
+    p.add_argument("--name", default="star", help="prefix of the files written (several experiments side by side)")
     a = p.parse_args()
     w, out = Path(a.workdir), Path(a.out)
     runs = {"rationalize": metrics(w / "star-rationalize"), "no_rationalize": metrics(w / "star-no-rationalize")}
@@ -38,7 +39,7 @@ def main():
     for name, ms in runs.items():
         result["runs"][name] = [{k: m.get(k) for k in ("iteration", "eval_accuracy", "train_accuracy", "train_questions",
                                                        "kept_generated", "kept_rationalized", "steps")} for m in ms]
-    (out / "results-star.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"results-{a.name}.json").write_text(json.dumps(result, indent=2) + "\n")
 
     for name, ms in runs.items():
         if not ms:
@@ -52,7 +53,7 @@ def main():
             series.append(("direct baseline, all", [(0, 100 * direct[0]["eval_accuracy"]["all"]),
                                                     (last, 100 * direct[0]["eval_accuracy"]["all"])], "#7f7f7f"))
         title = "STaR " + ("with" if name == "rationalize" else "without") + " rationalization: held-out accuracy"
-        svg_lines(out / f"results-star-{name.replace('_', '-')}.svg", title, series, "accuracy (%)", xlabel="iteration")
+        svg_lines(out / f"results-{a.name}-{name.replace('_', '-')}.svg", title, series, "accuracy (%)", xlabel="iteration")
 
     # The Markdown table of docs/results.md.
     for name, ms in runs.items():

@@ -4,10 +4,17 @@
 # skips what a previous run of this script already finished, so it can be restarted.
 #
 #   bash tools/star/addition_experiment.sh [WORKDIR]      (default /tmp/star-addition)
+#   SEED=few-shot bash tools/star/addition_experiment.sh /tmp/star-addition-fewshot
+#
+# SEED=1-2 (the default): the seed set holds worked 1-2 digit sums only. SEED=few-shot: the
+# same plus 50 worked sums of each longer length (3, 4, 5 digits): the paper prompts GPT-J with
+# 10 worked examples per length; a model this small cannot learn in context, so they go into
+# its pretraining instead.
 #
 # 1. data: 50 held-out questions per digit count 1-5; 16,050 training questions (the rest of
 #    the 1-digit ones, 4,000 per digit count 2-5); the seed set: every 1-2 digit problem not
-#    held out (8,100), worked with the scratchpad, 30% with the answer as a hint.
+#    held out (8,100), worked with the scratchpad, 30% with the answer as a hint (and with
+#    SEED=few-shot, 50 of each of 3, 4 and 5 digits, drawn apart from the held-out ones).
 # 2. seed: a 0.8M-parameter model (4 layers, hidden 128) pretrained by quietstar-train on the
 #    seed set only (it has never seen 3-5 digit sums).
 # 3. star: STaR with rationalization and without (16 iterations, 1,000 questions sampled
@@ -21,6 +28,11 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 W=${1:-/tmp/star-addition}
 ITERATIONS=${ITERATIONS:-16}
+case "${SEED:-1-2}" in
+    1-2) SEED_DIGITS=1-2; SEED_COUNTS=8100; NAME=star ;;
+    few-shot) SEED_DIGITS=1-5; SEED_COUNTS=8100,8100,50,50,50; NAME=star-fewshot ;;
+    *) echo "SEED must be 1-2 or few-shot" >&2; exit 64 ;;
+esac
 mkdir -p "$W"
 swift build -c release --product quietstar-train >&2
 swift build -c release --product quietstar-run >&2
@@ -37,8 +49,8 @@ if [ ! -f "$W/seed.txt" ]; then
     "$T" data addition --digits 1-5 --count 4000 --seed 2 --exclude "$W/eval.jsonl" --format completions \
         --style direct -o "$W/train-direct.jsonl"
     "$T" data addition --digits 1-2 --count 50 --seed 4 --exclude "$W/eval.jsonl" --format text -o "$W/seed-eval.txt"
-    "$T" data addition --digits 1-2 --count 8100 --seed 3 --exclude "$W/eval.jsonl" --format text --hints 0.3 \
-        -o "$W/seed.txt"
+    "$T" data addition --digits "$SEED_DIGITS" --count "$SEED_COUNTS" --seed 3 --exclude "$W/eval.jsonl" --format text \
+        --hints 0.3 -o "$W/seed.txt"
 fi
 
 # 2. the seed model
@@ -79,4 +91,4 @@ if [ ! -f "$W/direct-eval/iteration-00/summary.json" ]; then
 fi
 
 # 5. the report
-python3 tools/results/star_report.py "$W"
+python3 tools/results/star_report.py "$W" --name "$NAME"
