@@ -13,10 +13,11 @@ struct Generate: ParsableCommand {
             Text output: one line per prompt, the completion escaped so it stays on one line \
             (\\n, \\t, \\r, \\\\ and \\u{XX} for other control characters). A failed line \
             prints an empty line and its error on stderr.
-            JSONL output: {"id", "completion", "completion_tokens", "prompt_tokens", \
+            JSONL output: {"id", "line", "completion", "completion_tokens", "prompt_tokens", \
             "finish_reason"} per line ("stop": end-of-sequence token or a --stop string; "length": \
-            --max-tokens reached or the context is full), or {"id", "error"} for a failed line. \
-            "id" is the input object's id exactly as written, else the 0-based line index. \
+            --max-tokens reached or the context is full), or {"id", "line", "error"} for a failed line. \
+            "id" is the input object's id exactly as written (null for text input, or when the \
+            line has none or cannot be read); "line" is the 1-based input line number. \
             completion_tokens counts every sampled token, including an end-of-sequence token.
             JSONL input: {"id": ..., "prompt": "..."} per line, strict JSON (a repeated key is an \
             error; keys match byte for byte).
@@ -100,7 +101,7 @@ struct Generate: ParsableCommand {
                         },
                         record: { outcome, c in
                             guard jsonl else { return DisplayEscaping.escape(c.text) }
-                            return JSONLines.record(completionMembers(outcome.id, c))
+                            return JSONLines.record(completionMembers(outcome.head, c))
                         })
     }
 
@@ -130,7 +131,7 @@ struct Generate: ParsableCommand {
                                 }
                                 return line
                             }
-                            var members = completionMembers(outcome.id, c)
+                            var members = completionMembers(outcome.head, c)
                             if show {
                                 members.append(("thoughts", .array(t.thoughts.map { .string(ThoughtText.text($0, tokenizer)) })))
                                 members.append(("thought_ids", .array(t.thoughts.map { .array($0.map { .integer($0) }) })))

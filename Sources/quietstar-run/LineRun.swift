@@ -6,8 +6,9 @@ import QuietStarJSON
 import QuietStarModel
 import QuietStarTokenizer
 
-/// Output lines to stdout, written as each result arrives. A failed write (closed pipe, full
-/// disk) ends the run with exit status 74.
+/// Output lines to stdout, written as each result arrives. A closed pipe (`| head`) ends the
+/// process at once and quietly, by SIGPIPE, as `cat` or `grep` end; any other failed write
+/// (full disk, I/O error) ends the run with exit status 74.
 final class Output {
     private var buffer: [UInt8] = []
     struct WriteError: Error { var message: String }
@@ -21,6 +22,11 @@ final class Output {
             let n = buffer.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == EPIPE {
+                    // Nobody reads any more: stop now, the way every Unix filter does.
+                    signal(SIGPIPE, SIG_DFL)
+                    raise(SIGPIPE)
+                }
                 throw WriteError(message: "writing the output failed: \(String(cString: strerror(errno)))")
             }
             offset += n
@@ -34,7 +40,7 @@ enum LineRun {
     static func run<Value>(common: CommonOptions, textKeys: [String],
                            process: (InputLines, (LineOutcome<LineTag, Value>) -> Void, (Int) -> Void) -> Void,
                            record: @escaping (LineOutcome<LineTag, Value>, Value) -> String) throws {
-        signal(SIGPIPE, SIG_IGN)   // a closed stdout becomes a write error (exit 74), not a silent death
+        signal(SIGPIPE, SIG_IGN)   // a closed stdout is seen as EPIPE by `Output`, which then ends the process quietly
         let missing = LineReader.unreadable(common.files)
         if !missing.isEmpty {
             for path in missing { StandardError.report("quietstar-run", "\(path): \(String(cString: strerror(errno)))") }
@@ -60,7 +66,7 @@ enum LineRun {
             case .failure(let error):
                 failed += 1
                 if common.format == .jsonl {
-                    text = JSONLines.record([("id", outcome.id), ("error", .string(error.message))])
+                    text = JSONLines.record(outcome.head + [("error", .string(error.message))])
                 } else {
                     StandardError.report("quietstar-run", "line \(outcome.line + 1): \(error.message)")
                     text = ""

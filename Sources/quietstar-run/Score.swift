@@ -15,11 +15,12 @@ struct Score: ParsableCommand {
             exp(-logprob / (n - 1)).
             Text output: "logprob<TAB>token_count<TAB>perplexity" per line (perplexity "nan" when \
             n < 2); a failed line prints an empty line and its error on stderr.
-            JSONL output: {"id", "logprob", "token_count", "perplexity"}; with --per-token also \
+            JSONL output: {"id", "line", "logprob", "token_count", "perplexity"}; with --per-token also \
             "token_ids", "tokens" (each token's text) and "logprobs", aligned with token_ids: entry \
             j is log p(token j | tokens 0..j-1), entry 0 is null.
             JSONL input: {"id": ..., "text": "..."} (or "prompt") per line, strict JSON as for \
-            generate; "id" is echoed exactly as written.
+            generate; "id" is echoed exactly as written (null when absent) and "line" is the \
+            1-based input line number.
 
             --thoughts (Quiet-STaR checkpoints): a thought after every position, all of a \
             line's thoughts generated together (one batched step per thought token). logprob is \
@@ -74,8 +75,8 @@ struct Score: ParsableCommand {
                         record: { outcome, score in
                             let ppl = score.perplexity ?? .nan
                             guard jsonl else { return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)" }
-                            var members: [(key: String, value: JSONValue)] = [
-                                ("id", outcome.id), ("logprob", JSONLines.number(score.logprob)),
+                            var members: [(key: String, value: JSONValue)] = outcome.head + [
+                                ("logprob", JSONLines.number(score.logprob)),
                                 ("token_count", .integer(score.tokenIds.count)), ("perplexity", JSONLines.number(ppl)),
                             ]
                             if perToken {
@@ -107,8 +108,8 @@ struct Score: ParsableCommand {
                             guard jsonl else {
                                 return "\(score.logprob)\t\(score.tokenIds.count)\t\(ppl)\t\(score.baseLogprob)\t\(basePpl)"
                             }
-                            var members: [(key: String, value: JSONValue)] = [
-                                ("id", outcome.id), ("logprob", JSONLines.number(score.logprob)),
+                            var members: [(key: String, value: JSONValue)] = outcome.head + [
+                                ("logprob", JSONLines.number(score.logprob)),
                                 ("base_logprob", JSONLines.number(score.baseLogprob)),
                                 ("token_count", .integer(score.tokenIds.count)), ("perplexity", JSONLines.number(ppl)),
                                 ("base_perplexity", JSONLines.number(basePpl)),

@@ -63,13 +63,13 @@ import Testing
         #expect(reference.status == 0)
         let batched = try CLI.run("quietstar-run", common + ["--batch-size", "16", "--step-tokens", "20"], stdin: input)
         #expect(batched.stdoutText == reference.stdoutText)
-        // Three shards: each line exactly once, with its own output (ids are line indices).
+        // Three shards: each line exactly once, with its own output ("line" is the input line number).
         var byId: [Int: String] = [:]
         for k in 0..<3 {
             let part = try CLI.run("quietstar-run", common + ["--shard", "\(k)/3", "--batch-size", "5"], stdin: input)
             #expect(part.status == 0)
             for line in lines(part.stdoutText) {
-                let id = try #require(try json(line)["id"] as? Int)
+                let id = try #require(try json(line)["line"] as? Int) - 1
                 #expect(id % 3 == k && byId[id] == nil)
                 byId[id] = line
             }
@@ -94,7 +94,9 @@ import Testing
         #expect((out[1]["error"] as? String)?.contains("UTF-8") == true)
         #expect(out[3]["id"] as? Int == 4)
         #expect((out[4]["error"] as? String)?.contains("context") == true)
-        #expect(out[5]["id"] as? Int == 5)   // no id: the 0-based line index
+        #expect(out[5]["id"] is NSNull)   // no id: null, never a number another line could own
+        #expect(out.map { $0["line"] as? Int } == [1, 2, 3, 4, 5, 6])
+        #expect(out[1]["id"] is NSNull && out[2]["id"] is NSNull, "unreadable lines have no id")
         #expect(r.stderrText.contains("4 of 6 lines failed"))
 
         // Text mode: an empty line on stdout, the reason on stderr.
@@ -108,6 +110,27 @@ import Testing
         #expect(t.stderrText.contains("line 2: invalid UTF-8"))
     }
 
+    /// `quietstar-run ... | head -1` ends quietly once head has gone, as `cat` would (SIGPIPE,
+    /// no message), instead of reporting a write error or working through the rest of the input.
+    @Test func aClosedOutputPipeEndsTheRunQuietly() throws {
+        let m = try Models()
+        let errors = m.dir.appendingPathComponent("stderr.txt")
+        let tool = CLI.productsDirectory.appendingPathComponent("quietstar-run").path
+        let script = "yes 'Once upon a time' | head -n 5000 | '\(tool)' generate --model '\(m.tied)' --max-tokens 2 --batch-size 4 2>'\(errors.path)' | head -n 1; echo \"status ${PIPESTATUS[2]}\""
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = ["-c", script]
+        let pipe = Pipe()
+        shell.standardOutput = pipe
+        try shell.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        let out = lines(text)
+        #expect(out.count == 2, "\(text)")
+        #expect(out.last == "status 141", "killed by SIGPIPE (128 + 13)")
+        #expect(try String(contentsOf: errors, encoding: .utf8).isEmpty, "no message on stderr")
+    }
+
     @Test func emptyInputAndFiles() throws {
         let m = try Models()
         let empty = try CLI.run("quietstar-run", ["generate", "--model", m.tied])
@@ -118,7 +141,7 @@ import Testing
         try Data("three\n".utf8).write(to: b)
         let r = try CLI.run("quietstar-run", ["score", "--model", m.untied, "--format", "jsonl", a.path, b.path])
         #expect(r.status == 0)
-        #expect(try lines(r.stdoutText).map { try json($0)["id"] as? Int } == [0, 1, 2])
+        #expect(try lines(r.stdoutText).map { try json($0)["line"] as? Int } == [1, 2, 3])
     }
 
     @Test func scorePerTokenRecords() throws {
@@ -348,7 +371,7 @@ func expectResultBeforeInputEnds(_ arguments: [String], sourceLocation: SourceLo
         if chunk.isEmpty { break }
         received.append(chunk)
     }
-    let streamed = String(decoding: received, as: UTF8.self).contains("\"id\":0")
+    let streamed = String(decoding: received, as: UTF8.self).contains("\"line\":1,")
     #expect(streamed, "\(arguments): no record before more input", sourceLocation: sourceLocation)
     guard streamed else {
         // SIGKILL: the child inherits the test runner's blocked SIGTERM.

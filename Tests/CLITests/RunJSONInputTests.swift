@@ -28,11 +28,11 @@ import Testing
         ])
         #expect(r.status == 1)
         #expect(out.count == 3)
-        #expect(startsExactly(out[0], #"{"id":"a","logprob":"#))
+        #expect(startsExactly(out[0], #"{"id":"a","line":1,"logprob":"#))
         // The error names the key and points at the opening quote of its second occurrence; the
-        // id is unknown because the line did not parse, so it is the line index.
-        #expect(out[1] == #"{"id":1,"error":"invalid JSON at byte 31 of the line: duplicate key \"prompt\""}"#)
-        #expect(startsExactly(out[2], #"{"id":"c","logprob":"#))
+        // id is unknown because the line did not parse, so it is null and "line" says which line.
+        #expect(out[1] == #"{"id":null,"line":2,"error":"invalid JSON at byte 31 of the line: duplicate key \"prompt\""}"#)
+        #expect(startsExactly(out[2], #"{"id":"c","line":3,"logprob":"#))
         #expect(r.stderrText.contains("1 of 3 lines failed"))
     }
 
@@ -48,8 +48,8 @@ import Testing
         let (r, out) = try score(m, ids.map { #"{"id": \#($0), "text": "Hello"}"# })
         #expect(r.status == 0, "\(r.stderrText)")
         #expect(out.count == ids.count)
-        for (record, id) in zip(out, echoed) {
-            #expect(startsExactly(record, #"{"id":\#(id),"logprob":"#), "\(record)")
+        for (n, (record, id)) in zip(out, echoed).enumerated() {
+            #expect(startsExactly(record, #"{"id":\#(id),"line":\#(n + 1),"logprob":"#), "\(record)")
         }
     }
 
@@ -65,8 +65,8 @@ import Testing
         ])
         #expect(r.status == 1)
         #expect(out.count == 2)
-        #expect(startsExactly(out[0], #"{"id":{"\#(precomposed)":1,"\#(decomposed)":2},"logprob":"#), "\(out[0])")
+        #expect(startsExactly(out[0], #"{"id":{"\#(precomposed)":1,"\#(decomposed)":2},"line":1,"logprob":"#), "\(out[0])")
         #expect(!startsExactly(out[0], #"{"id":{"\#(precomposed)":1,"\#(precomposed)":2}"#))
-        #expect(out[1].utf8.elementsEqual(#"{"id":1,"error":"the object has no \"text\" or \"prompt\" field"}"#.utf8))
+        #expect(out[1].utf8.elementsEqual(#"{"id":1,"line":2,"error":"the object has no \"text\" or \"prompt\" field"}"#.utf8))
     }
 }

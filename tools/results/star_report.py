@@ -33,9 +33,11 @@ def main():
     p.add_argument("--name", default="star", help="prefix of the files written (several experiments side by side)")
     a = p.parse_args()
     w, out = Path(a.workdir), Path(a.out)
-    runs = {"rationalize": metrics(w / "star-rationalize"), "no_rationalize": metrics(w / "star-no-rationalize")}
-    direct = metrics(w / "direct-eval")
-    result = {"runs": {}, "direct_baseline": direct[0]["eval_accuracy"] if direct else None}
+    runs = {"rationalize": metrics(w / "star-rationalize"), "no_rationalize": metrics(w / "star-no-rationalize"),
+            "frontier": metrics(w / "star-frontier")}
+    direct, gold = metrics(w / "direct-eval"), metrics(w / "gold-eval")
+    result = {"runs": {}, "direct_baseline": direct[0]["eval_accuracy"] if direct else None,
+              "gold_scratchpad_control": gold[0]["eval_accuracy"] if gold else None}
     for name, ms in runs.items():
         result["runs"][name] = [{k: m.get(k) for k in ("iteration", "eval_accuracy", "train_accuracy", "train_questions",
                                                        "kept_generated", "kept_rationalized", "steps")} for m in ms]
@@ -52,7 +54,8 @@ def main():
             last = ms[-1]["iteration"]
             series.append(("direct baseline, all", [(0, 100 * direct[0]["eval_accuracy"]["all"]),
                                                     (last, 100 * direct[0]["eval_accuracy"]["all"])], "#7f7f7f"))
-        title = "STaR " + ("with" if name == "rationalize" else "without") + " rationalization: held-out accuracy"
+        title = {"rationalize": "STaR with rationalization", "no_rationalize": "STaR without rationalization",
+                 "frontier": "STaR on 3-digit questions only"}[name] + ": held-out accuracy"
         svg_lines(out / f"results-{a.name}-{name.replace('_', '-')}.svg", title, series, "accuracy (%)", xlabel="iteration")
 
     # The Markdown table of docs/results.md.
@@ -69,9 +72,9 @@ def main():
             steps = "" if m["iteration"] == 0 else str(m["steps"])
             print(f"| {m['iteration']} | " + " | ".join(f"{100 * acc[d]:.0f}%" for d in digits)
                   + f" | {100 * acc['all']:.1f}% | {kept} | {steps} |")
-    if direct:
-        acc = direct[0]["eval_accuracy"]
-        print("\ndirect baseline: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in acc.items()))
+    for label, ms in (("direct baseline", direct), ("gold-scratchpad control", gold)):
+        if ms:
+            print(f"\n{label}: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in ms[0]["eval_accuracy"].items()))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@
 # 4. direct: the baseline, the seed model fine-tuned on direct answers (no scratchpad) to
 #    every training question, for as many steps as the last STaR iteration, evaluated the
 #    same way (a STaR run of 0 iterations evaluates a model).
-# 5. report: tools/results/star_report.py writes docs/results-star.json and the plot.
+# 5. controls: the seed model fine-tuned on gold scratchpads of every training question (can
+#    it learn longer sums at all?), and STaR on the 3-digit questions only (the frontier).
+# 6. report: tools/results/star_report.py writes docs/results-<name>.json and the plots.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -90,5 +92,31 @@ if [ ! -f "$W/direct-eval/iteration-00/summary.json" ]; then
         --iterations 0 --max-tokens 200 --threads 2
 fi
 
-# 5. the report
+# 5. controls. Gold scratchpads: the seed model fine-tuned on the true scratchpad of every
+#    training question (what STaR would keep if every rationale were right), same steps: can
+#    this model learn 3-5 digit sums at all? Frontier: STaR on the 3-digit questions only.
+if [ ! -f "$W/gold.qstar" ]; then
+    "$T" data addition --digits 1-5 --count 4000 --seed 2 --exclude "$W/eval.jsonl" --format completions \
+        -o "$W/train-gold.jsonl"
+    rm -rf "$W/gold-run"
+    "$T" finetune --from "$W/seed.qstar" --data "$W/train-gold.jsonl" -o "$W/gold-run" --steps "$STEPS" \
+        --batch-size 8 --lr 5e-4 --warmup 20 --checkpoint-every 0 --log-every 100 --threads 1 --seed 7 \
+        --export "$W/gold.qstar"
+fi
+if [ ! -f "$W/gold-eval/iteration-00/summary.json" ]; then
+    rm -rf "$W/gold-eval"
+    "$T" star --base "$W/gold.qstar" --train "$W/train.jsonl" --eval "$W/eval.jsonl" -o "$W/gold-eval" \
+        --iterations 0 --max-tokens 200 --threads 1
+fi > "$W/gold.log" 2>&1 &
+"$T" data addition --digits 3 --count 4000 --seed 2 --exclude "$W/eval.jsonl" -o "$W/train-3digit.jsonl" 2>/dev/null
+if [ -f "$W/star-frontier/star.json" ]; then
+    "$T" star --resume "$W/star-frontier" --threads 1 --iterations "$ITERATIONS"
+else
+    "$T" star --base "$W/seed.qstar" --train "$W/train-3digit.jsonl" --eval "$W/eval.jsonl" -o "$W/star-frontier" \
+        --iterations "$ITERATIONS" --sample 1000 --steps 300 --steps-growth 20 --batch-size 8 --lr 5e-4 \
+        --warmup 20 --max-tokens 200 --threads 1 --seed 7
+fi > "$W/star-frontier.log" 2>&1
+wait
+
+# 6. the report
 python3 tools/results/star_report.py "$W" --name "$NAME"
