@@ -111,8 +111,11 @@ final class InputLines: IteratorProtocol {
     private let maxLineBytes: Int
     /// Index (0-based, whole input) of the next line the queue hands out.
     private var index = 0
+    /// This shard's lines still to pass over unread: those a resumed run already answered.
+    private var toSkip: Int
 
-    init(reader: LineReader, format: InputFormat, textKeys: [String], shard: Shard?) {
+    init(reader: LineReader, format: InputFormat, textKeys: [String], shard: Shard?, skip: Int = 0) {
+        toSkip = skip
         maxLineBytes = reader.maxLineBytes
         queue = LineQueue(reader: reader)
         self.format = format
@@ -124,10 +127,21 @@ final class InputLines: IteratorProtocol {
 
     private func inShard(_ i: Int) -> Bool { i % shard.count == shard.index }
 
+    /// Whether line `i` is this process's to answer; a line passed over is counted once (the
+    /// caller moves on after a false).
+    private func wanted(_ i: Int) -> Bool {
+        guard inShard(i) else { return false }
+        if toSkip > 0 {
+            toSkip -= 1
+            return false
+        }
+        return true
+    }
+
     /// Whether a line of this shard (or the end of input) is waiting.
     var isReady: Bool {
         queue.isReady(dropping: {
-            guard !inShard(index) else { return false }
+            guard !wanted(index) else { return false }
             index += 1
             return true
         })
@@ -138,7 +152,7 @@ final class InputLines: IteratorProtocol {
             guard let line = queue.next() else { return nil }
             let i = index
             index += 1
-            guard inShard(i) else { continue }
+            guard wanted(i) else { continue }
             switch line {
             case .tooLong(let n):
                 return LineRequest(line: i, tag: LineTag(id: nil),

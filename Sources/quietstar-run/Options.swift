@@ -52,10 +52,17 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Process only lines K, K+N, K+2N, ... (0-based), for splitting one input over N processes.", valueName: "K/N"))
     var shard: Shard?
 
+    @Option(name: [.short, .long], help: ArgumentHelp("Write the records to FILE instead of stdout, each one whole as it is done.", valueName: "FILE"))
+    var output: String?
+
+    @Flag(name: .long, help: "With --output: keep the complete records FILE already holds (a torn last line is dropped), skip their input lines, and append the rest. The file ends as an uninterrupted run's would.")
+    var resume = false
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard stepTokens >= batchSize else { throw ValidationError("--step-tokens must be at least --batch-size") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if resume && output == nil { throw ValidationError("--resume needs --output FILE (the records to continue)") }
     }
 }
 

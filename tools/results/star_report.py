@@ -35,9 +35,10 @@ def main():
     w, out = Path(a.workdir), Path(a.out)
     runs = {"rationalize": metrics(w / "star-rationalize"), "no_rationalize": metrics(w / "star-no-rationalize"),
             "frontier": metrics(w / "star-frontier")}
-    direct, gold = metrics(w / "direct-eval"), metrics(w / "gold-eval")
+    direct, gold, gold_long = metrics(w / "direct-eval"), metrics(w / "gold-eval"), metrics(w / "gold-long-eval")
     result = {"runs": {}, "direct_baseline": direct[0]["eval_accuracy"] if direct else None,
-              "gold_scratchpad_control": gold[0]["eval_accuracy"] if gold else None}
+              "gold_scratchpad_control": gold[0]["eval_accuracy"] if gold else None,
+              "gold_scratchpad_2000_steps": gold_long[0]["eval_accuracy"] if gold_long else None}
     for name, ms in runs.items():
         result["runs"][name] = [{k: m.get(k) for k in ("iteration", "eval_accuracy", "train_accuracy", "train_questions",
                                                        "kept_generated", "kept_rationalized", "steps")} for m in ms]
@@ -72,7 +73,8 @@ def main():
             steps = "" if m["iteration"] == 0 else str(m["steps"])
             print(f"| {m['iteration']} | " + " | ".join(f"{100 * acc[d]:.0f}%" for d in digits)
                   + f" | {100 * acc['all']:.1f}% | {kept} | {steps} |")
-    for label, ms in (("direct baseline", direct), ("gold-scratchpad control", gold)):
+    for label, ms in (("direct baseline", direct), ("gold-scratchpad control", gold),
+                      ("gold-scratchpad control, 2000 steps", gold_long)):
         if ms:
             print(f"\n{label}: " + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in ms[0]["eval_accuracy"].items()))
 

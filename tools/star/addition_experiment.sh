@@ -78,36 +78,34 @@ star star-rationalize > "$W/star-rationalize.log" 2>&1 &
 star star-no-rationalize --no-rationalize > "$W/star-no-rationalize.log" 2>&1 &
 wait
 
-# 4. the direct-answer baseline: as many steps as the last STaR iteration, every training question
+# 4. the direct-answer baseline: the seed model fine-tuned on every training question's answer
+#    alone, for as many steps as the last STaR iteration, evaluated the same way.
 STEPS=$((300 + 20 * (ITERATIONS - 1)))
-if [ ! -f "$W/direct.qstar" ]; then
-    rm -rf "$W/direct-run"
-    "$T" finetune --from "$W/seed.qstar" --data "$W/train-direct.jsonl" -o "$W/direct-run" --steps "$STEPS" \
-        --batch-size 8 --lr 5e-4 --warmup 20 --checkpoint-every 0 --log-every 100 --threads 2 --seed 7 \
-        --export "$W/direct.qstar"
-fi
-if [ ! -f "$W/direct-eval/iteration-00/summary.json" ]; then
-    rm -rf "$W/direct-eval"
-    "$T" star --base "$W/direct.qstar" --train "$W/train.jsonl" --eval "$W/eval.jsonl" -o "$W/direct-eval" \
-        --iterations 0 --max-tokens 200 --threads 2
-fi
+finetune_and_evaluate() {   # name, data, threads[, steps]
+    local steps=${4:-$STEPS}
+    if [ ! -f "$W/$1.qstar" ]; then
+        rm -rf "$W/$1-run"
+        "$T" finetune --from "$W/seed.qstar" --data "$2" -o "$W/$1-run" --steps "$steps" --batch-size 8 --lr 5e-4 \
+            --warmup 20 --checkpoint-every 0 --log-every 100 --threads "$3" --seed 7 --export "$W/$1.qstar"
+    fi
+    if [ ! -f "$W/$1-eval/iteration-00/summary.json" ]; then
+        rm -rf "$W/$1-eval"
+        "$T" star --base "$W/$1.qstar" --train "$W/train.jsonl" --eval "$W/eval.jsonl" -o "$W/$1-eval" \
+            --iterations 0 --max-tokens 200 --threads "$3"
+    fi
+}
+finetune_and_evaluate direct "$W/train-direct.jsonl" 2
 
 # 5. controls. Gold scratchpads: the seed model fine-tuned on the true scratchpad of every
 #    training question (what STaR would keep if every rationale were right), same steps: can
-#    this model learn 3-5 digit sums at all? Frontier: STaR on the 3-digit questions only.
-if [ ! -f "$W/gold.qstar" ]; then
-    "$T" data addition --digits 1-5 --count 4000 --seed 2 --exclude "$W/eval.jsonl" --format completions \
-        -o "$W/train-gold.jsonl"
-    rm -rf "$W/gold-run"
-    "$T" finetune --from "$W/seed.qstar" --data "$W/train-gold.jsonl" -o "$W/gold-run" --steps "$STEPS" \
-        --batch-size 8 --lr 5e-4 --warmup 20 --checkpoint-every 0 --log-every 100 --threads 1 --seed 7 \
-        --export "$W/gold.qstar"
-fi
-if [ ! -f "$W/gold-eval/iteration-00/summary.json" ]; then
-    rm -rf "$W/gold-eval"
-    "$T" star --base "$W/gold.qstar" --train "$W/train.jsonl" --eval "$W/eval.jsonl" -o "$W/gold-eval" \
-        --iterations 0 --max-tokens 200 --threads 1
-fi > "$W/gold.log" 2>&1 &
+#    this model learn 3-5 digit sums at all? (Also with 2,000 steps.) Frontier: STaR on the
+#    3-digit questions only.
+"$T" data addition --digits 1-5 --count 4000 --seed 2 --exclude "$W/eval.jsonl" --format completions \
+    -o "$W/train-gold.jsonl" 2>/dev/null
+{   # ... and again with 2,000 steps: more supervision than any STaR iteration gets.
+    finetune_and_evaluate gold "$W/train-gold.jsonl" 1
+    finetune_and_evaluate gold-long "$W/train-gold.jsonl" 1 2000
+} > "$W/gold.log" 2>&1 &
 "$T" data addition --digits 3 --count 4000 --seed 2 --exclude "$W/eval.jsonl" -o "$W/train-3digit.jsonl" 2>/dev/null
 if [ -f "$W/star-frontier/star.json" ]; then
     "$T" star --resume "$W/star-frontier" --threads 1 --iterations "$ITERATIONS"
