@@ -34,7 +34,9 @@ def main():
     a = p.parse_args()
     w, out = Path(a.workdir), Path(a.out)
     runs = {"rationalize": metrics(w / "star-rationalize"), "no_rationalize": metrics(w / "star-no-rationalize"),
-            "frontier": metrics(w / "star-frontier")}
+            "frontier": metrics(w / "star-frontier"),
+            "continue_rationalize": metrics(w / "star-continue-rationalize"),
+            "continue_no_rationalize": metrics(w / "star-continue-no-rationalize")}
     direct, gold, gold_long = metrics(w / "direct-eval"), metrics(w / "gold-eval"), metrics(w / "gold-long-eval")
     result = {"runs": {}, "direct_baseline": direct[0]["eval_accuracy"] if direct else None,
               "gold_scratchpad_control": gold[0]["eval_accuracy"] if gold else None,
@@ -56,7 +58,9 @@ def main():
             series.append(("direct baseline, all", [(0, 100 * direct[0]["eval_accuracy"]["all"]),
                                                     (last, 100 * direct[0]["eval_accuracy"]["all"])], "#7f7f7f"))
         title = {"rationalize": "STaR with rationalization", "no_rationalize": "STaR without rationalization",
-                 "frontier": "STaR on 3-digit questions only"}[name] + ": held-out accuracy"
+                 "frontier": "STaR on 3-digit questions only",
+                 "continue_rationalize": "STaR, continuing the previous model",
+                 "continue_no_rationalize": "STaR, continuing, no rationalization"}[name] + ": held-out accuracy"
         svg_lines(out / f"results-{a.name}-{name.replace('_', '-')}.svg", title, series, "accuracy (%)", xlabel="iteration")
 
     # The Markdown table of docs/results.md.

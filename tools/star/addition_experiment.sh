@@ -4,7 +4,7 @@
 # skips what a previous run of this script already finished, so it can be restarted.
 #
 #   bash tools/star/addition_experiment.sh [WORKDIR]      (default /tmp/star-addition)
-#   SEED=few-shot bash tools/star/addition_experiment.sh /tmp/star-addition-fewshot
+#   ITERATIONS=8 SEED=few-shot bash tools/star/addition_experiment.sh /tmp/star-fewshot
 #
 # SEED=1-2 (the default): the seed set holds worked 1-2 digit sums only. SEED=few-shot: the
 # same plus 50 worked sums of each longer length (3, 4, 5 digits): the paper prompts GPT-J with
@@ -24,7 +24,8 @@
 #    same way (a STaR run of 0 iterations evaluates a model).
 # 5. controls: the seed model fine-tuned on gold scratchpads of every training question (can
 #    it learn longer sums at all?), and STaR on the 3-digit questions only (the frontier).
-# 6. report: tools/results/star_report.py writes docs/results-<name>.json and the plots.
+# 6. STaR with --continue-from-previous (with and without rationalization).
+# 7. report: tools/results/star_report.py writes docs/results-<name>.json and the plots.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -116,5 +117,12 @@ else
 fi > "$W/star-frontier.log" 2>&1
 wait
 
-# 6. the report
+# 6. STaR again, each iteration fine-tuning the previous model (--continue-from-previous)
+#    instead of the seed model, with and without rationalization.
+star star-continue-rationalize --continue-from-previous > "$W/star-continue-rationalize.log" 2>&1 &
+star star-continue-no-rationalize --continue-from-previous --no-rationalize \
+    > "$W/star-continue-no-rationalize.log" 2>&1 &
+wait
+
+# 7. the report
 python3 tools/results/star_report.py "$W" --name "$NAME"
