@@ -124,7 +124,7 @@ public final class STaRLoop {
         try writeFile(path(Self.metricsFile), metrics)
         if done >= 0 { report(.log("resuming after iteration \(done) of \(options.iterations)")) }
         var model = summaries.last.map(modelPath) ?? options.base
-        for n in (done + 1)...max(done + 1, options.iterations) where n <= options.iterations {
+        for n in stride(from: done + 1, through: options.iterations, by: 1) {
             let summary = try runIteration(n, model: model, report: report)
             model = modelPath(summary)
             var line: [UInt8] = []
