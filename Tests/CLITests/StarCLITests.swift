@@ -133,9 +133,11 @@ import Testing
         let train = try Self.data(root, "train.jsonl", ["--digits", "1-2", "--count", "8", "--seed", "4"])
         let script = #"awk '{ match($0, /"id":[0-9]+/); id = substr($0, RSTART + 5, RLENGTH - 5); a = "0"; if (match($0, /Target: [0-9 ]+\\n/)) a = substr($0, RSTART + 8, RLENGTH - 10); printf "{\"id\":%s,\"completion\":\"<scratch>\\nI was told\\n</scratch>\\n%s\"}\n", id, a }' {input} | tac > {output}"#
         let dir = root.appendingPathComponent("run")
+        let fewShot = root.appendingPathComponent("few-shot.txt")
+        try Data("Input:\n1 + 1\nTarget:\n<scratch>\n1 + 1 , C: 0\n, 2 C: 0\n0 2\n</scratch>\n2\n\n".utf8).write(to: fewShot)
         let r = try CLI.run("quietstar-train", ["star", "--base", Self.base, "--train", train.path, "-o", dir.path,
                                                  "--iterations", "1", "--steps", "2", "--batch-size", "2", "--threads", "1",
-                                                 "--generate-command", script])
+                                                 "--few-shot", fewShot.path, "--generate-command", script])
         #expect(r.status == 0, "\(r.stderrText)")
         let questions = try Self.lines(train).map(Self.object)
         let zeros = questions.filter { $0["answer"] as! String == "0" }.count
@@ -150,8 +152,13 @@ import Testing
             #expect((k["completion"] as! String).hasPrefix("<scratch>\nI was told\n</scratch>\n"))
         }
         #expect(kept.filter { $0["source"] as! String == "rationalized" }.count == 16 - zeros)
-        let hinted = try String(contentsOf: dir.appendingPathComponent("iteration-01/rationalize.jsonl"), encoding: .utf8)
-        #expect(hinted.contains("Target: "), "the retry prompts show the answer")
+        let hinted = try Self.lines(dir.appendingPathComponent("iteration-01/rationalize.jsonl")).map(Self.object)
+        #expect(hinted.allSatisfy { ($0["prompt"] as! String).contains("\nTarget: ") }, "the retry prompts show the answer")
+        // Few-shot examples go before every generation prompt and are never trained on.
+        let asked = try Self.lines(dir.appendingPathComponent("iteration-01/generate.jsonl")).map(Self.object)
+        #expect(asked.count == 16 && asked.allSatisfy { ($0["prompt"] as! String).hasPrefix("Input:\n1 + 1\nTarget:\n<scratch>") })
+        #expect(hinted.allSatisfy { ($0["prompt"] as! String).hasPrefix("Input:\n1 + 1\n") }, "--hint-few-shot defaults to --few-shot")
+        #expect(kept.allSatisfy { !($0["prompt"] as! String).contains("<scratch>") })
     }
 
     @Test func starErrors() throws {
