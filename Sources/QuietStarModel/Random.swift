@@ -57,4 +57,12 @@ public struct LineRandom: Sendable, Equatable {
     public mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
+
+    /// Shuffles `elements` in place (Fisher-Yates from the back, one draw per position), so a
+    /// seeded generator always gives the same order.
+    public mutating func shuffle<T>(_ elements: inout [T]) {
+        for i in stride(from: elements.count - 1, to: 0, by: -1) {
+            elements.swapAt(i, Int(next() % UInt64(i + 1)))
+        }
+    }
 }

@@ -97,9 +97,7 @@ public struct AdditionProblem: Sendable, Equatable, Hashable {
             if 2 * want >= total {
                 // Dense: shuffle every index (Fisher-Yates) and take the first allowed ones.
                 var indices = Array(0..<total)
-                for i in stride(from: total - 1, to: 0, by: -1) {
-                    indices.swapAt(i, Int(random.next() % UInt64(i + 1)))
-                }
+                random.shuffle(&indices)
                 out += indices.lazy.map { AdditionProblem(digits: n, index: $0) }.filter { !excluded.contains($0) }.prefix(want)
             } else {
                 // Sparse: rejection sampling, cheap when the space is at least twice the draw.

@@ -76,11 +76,10 @@ public struct GenerationStep: Sendable {
             throw TrainingError("the generation step (\(runner)) failed with status \(status); its input is \(input)")
         }
         let records = try Self.readRecords(partial, count: prompts.count)
-        do { try FileManager.default.moveItem(atPath: partial, toPath: output) } catch {
-            if FileManager.default.fileExists(atPath: output) {
-                try? FileManager.default.removeItem(atPath: output)
-                try? FileManager.default.moveItem(atPath: partial, toPath: output)
-            }
+        // rename(2) replaces a previous output in one step (moveItem refuses to).
+        guard rename(partial, output) == 0 else {
+            throw TrainingError("\(output): cannot move the generation records into place: \(String(cString: strerror(errno)))",
+                                kind: .cannotCreateOutput)
         }
         return records
     }

@@ -207,7 +207,7 @@ public final class STaRLoop {
         }
         // Mixed once, seeded, so fine-tuning batches are not sorted by category or by source.
         var random = LineRandom(seed: options.seed, line: 0x4B_E970_0000 + UInt64(n))
-        for i in stride(from: kept.count - 1, to: 0, by: -1) { kept.swapAt(i, Int(random.next() % UInt64(i + 1))) }
+        random.shuffle(&kept)
         var keptBytes: [UInt8] = []
         for k in kept {
             JSONWriter.appendRecord(.object([("id", k.question.id), ("prompt", .string(options.trainingPrompt(k.question.question))),

@@ -289,14 +289,8 @@ extension Trainer {
     /// they are left out, and `droppedThoughts` says so.
     public static func startingFrom(_ path: String, options: TrainingOptions) throws(TrainingError)
         -> (trainer: Trainer, droppedThoughts: Bool) {
-        let file: QStarFile
-        do { file = try QStarFile.open(path: path) } catch {
-            throw TrainingError("\(path): \(error)", kind: error.kind == .io ? .missingInput : .invalidInput)
-        }
-        let config: ModelConfig
-        do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
-        let tokenizer: Tokenizer
-        do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
+        let file = try TrainingCheckpoint.open(path)
+        let (config, tokenizer) = try TrainingCheckpoint.model(file, path: path)
         let parameters = Parameters(config: config)
         try parameters.load(from: file)
         var metadata = TrainingCheckpoint.modelMetadata(file)

@@ -2,6 +2,7 @@ import Foundation
 import QuietStarCheckpoint
 import QuietStarFormat
 import QuietStarModel
+import QuietStarTokenizer
 
 /// Where a run stands between two steps: everything besides the weights and moments that the
 /// next step depends on. With the weights and moments it is the whole state of a run, so a run
@@ -122,5 +123,24 @@ public enum TrainingCheckpoint {
                 catch { throw TrainingError("\(file.path): \(name): \(error)") }
             }
         }
+    }
+}
+
+extension TrainingCheckpoint {
+    /// Opens the model a run starts from: a missing or unreadable file is a missing input,
+    /// anything else an invalid one.
+    public static func open(_ path: String) throws(TrainingError) -> QStarFile {
+        do { return try QStarFile.open(path: path) } catch {
+            throw TrainingError("\(path): \(error)", kind: error.kind == .io ? .missingInput : .invalidInput)
+        }
+    }
+
+    /// The configuration and tokenizer `file` (read from `path`) describes, errors naming the path.
+    public static func model(_ file: QStarFile, path: String) throws(TrainingError) -> (config: ModelConfig, tokenizer: Tokenizer) {
+        let config: ModelConfig
+        do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
+        let tokenizer: Tokenizer
+        do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
+        return (config, tokenizer)
     }
 }

@@ -55,10 +55,7 @@ public struct TrainingRun {
         }
         var options = try TrainingOptions.parse(json)
         if let steps { options.steps = steps }
-        let config: ModelConfig
-        do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(path): \(error)") }
-        let tokenizer: Tokenizer
-        do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(path): tokenizer: \(error)") }
+        let (config, tokenizer) = try TrainingCheckpoint.model(file, path: path)
         let parameters: Parameters
         if options.objective == "quietstar" {
             parameters = Parameters(config: config, extra: TensorNames.thought(config))

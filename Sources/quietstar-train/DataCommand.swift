@@ -94,20 +94,21 @@ struct Addition: ParsableCommand {
         var problems = AdditionProblem.sample(digits: low...high, counts: counts, seed: seed, excluding: excluded)
         // One seeded shuffle across digit counts, so consecutive lines (and training batches) mix them.
         var order = LineRandom(seed: seed, line: 0x5F0F)
-        for i in stride(from: problems.count - 1, to: 0, by: -1) { problems.swapAt(i, Int(order.next() % UInt64(i + 1))) }
+        order.shuffle(&problems)
         var numbers: [AdditionProblem: Int] = [:]
         for n in low...high {
             for (i, p) in problems.filter({ $0.digits == n }).sorted(by: { ($0.a, $0.b) < ($1.a, $1.b) }).enumerated() { numbers[p] = i }
         }
-        let prompt = unescape(promptTemplate), hint = unescape(hintTemplate)
+        // The prompts exactly as quietstar-train star builds them (without few-shot examples).
+        var templates = STaROptions()
+        templates.promptTemplate = unescape(promptTemplate)
+        templates.hintTemplate = unescape(hintTemplate)
         var hintRandom = LineRandom(seed: seed, line: 0x4817)
         var out: [UInt8] = []
-        var index: [Int: Int] = [:]
         for p in problems {
             let i = numbers[p]!
-            index[p.digits, default: 0] += 1
             let target = style == .scratchpad ? p.scratchpad : p.answer
-            let question = prompt.replacingOccurrences(of: "{question}", with: p.question)
+            let question = templates.trainingPrompt(p.question)
             switch format {
             case .star:
                 JSONWriter.appendRecord(.object([("id", .string(String(format: "add%d-%05d", p.digits, i))),
@@ -117,8 +118,7 @@ struct Addition: ParsableCommand {
                 JSONWriter.appendRecord(.object([("prompt", .string(question)), ("completion", .string(target))]), to: &out)
             case .text:
                 let hinted = hints > 0 && hintRandom.nextUnit() < hints
-                let head = hinted ? hint.replacingOccurrences(of: "{answer}", with: p.answer)
-                    .replacingOccurrences(of: "{question}", with: p.question) : question
+                let head = hinted ? templates.hintPrompt(p.question, answer: p.answer) : question
                 out += Array((head + target + "\n\n").utf8)
             }
         }
@@ -134,7 +134,7 @@ struct Addition: ParsableCommand {
         } else {
             FileHandle.standardOutput.write(Data(out))
         }
-        let perDigit = (low...high).map { "\($0)-digit \(index[$0, default: 0])" }.joined(separator: ", ")
+        let perDigit = (low...high).map { n in "\(n)-digit \(problems.filter { $0.digits == n }.count)" }.joined(separator: ", ")
         StandardError.report("quietstar-train", "\(problems.count) problems (\(perDigit))")
     }
 }

@@ -78,11 +78,8 @@ struct Quietstar: ParsableCommand {
             o.quietStar.baseWeight = baseWeight
             o.quietStar.embeddingScale = embeddingScale
             o.quietStar.thoughtTemperature = thoughtTemperature
-            let file = try openCheckpoint(from)
-            let config: ModelConfig
-            do { config = try ModelConfig(metadata: file.metadata) } catch { throw TrainingError("\(from): \(error)") }
-            let tokenizer: Tokenizer
-            do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw TrainingError("\(from): tokenizer: \(error)") }
+            let file = try TrainingCheckpoint.open(from)
+            let (config, tokenizer) = try TrainingCheckpoint.model(file, path: from)
             let (parameters, _, setupMetadata, thinkingTokenizer) = try QuietStarSetup.parameters(
                 file: file, config: config, tokenizer: tokenizer, hyper: o.quietStar, initialString: thoughtInit, seed: o.seed)
             var metadata = setupMetadata

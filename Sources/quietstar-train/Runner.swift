@@ -101,13 +101,6 @@ func duration(_ seconds: Double) -> String {
     return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
 }
 
-/// Opens a checkpoint, a missing file being a missing input and anything else an invalid one.
-func openCheckpoint(_ path: String) throws(TrainingError) -> QStarFile {
-    do { return try QStarFile.open(path: path) } catch {
-        throw TrainingError("\(path): \(error)", kind: error.kind == .io ? .missingInput : .invalidInput)
-    }
-}
-
 /// A trainer that starts from the weights (and tokenizer, config, metadata) of `path`.
 func startFrom(_ path: String, options: TrainingOptions) throws -> Trainer {
     let (trainer, dropped) = try Trainer.startingFrom(path, options: options)
