@@ -8,8 +8,12 @@ public struct ThoughtCompletion: Sendable, Equatable {
     public var prompt: [Int32]
     /// The content tokens of the thought behind each output token (`completion.tokens[t]`).
     public var thoughts: [[Int32]]
-    /// The mixing weight `w` of each output token.
+    /// The mixing weight `w` of each output token (0 where no thought ran: `ThinkWhen`).
     public var mixingWeights: [Double]
+    /// Whether each output token was chosen after a thought (all of them under `ThinkWhen.always`).
+    public var thought: [Bool]
+    /// Output tokens chosen after a thought.
+    public var thoughtPositions: Int { thought.reduce(0) { $0 + ($1 ? 1 : 0) } }
 }
 
 /// Quiet-STaR generation: for every output token, think with the text's KV cache, mix, choose the
@@ -25,6 +29,11 @@ public struct ThoughtCompletion: Sendable, Equatable {
 ///
 /// Lines are independent: output tokens draw from the line's generator `(seed, line)`, thought
 /// tokens from `(thought seed, line, position, 0)`, so batching and sharding change nothing.
+///
+/// Adaptive thinking (`ThinkWhen` other than `always`): the last text row also asks for logits,
+/// and the rule reads them when the step ends. Where it says no, the thought whose start row ran
+/// beside the text is dropped before its first draw and the token is chosen from the base logits
+/// (`w = 0`), so a token without a thought costs one step instead of `k + 2`.
 public final class ThoughtGenerator {
     public let model: LanguageModel
     public let options: GenerationOptions
@@ -122,6 +131,7 @@ public final class ThoughtGenerator {
     /// Plans and runs one step over `lines`; returns its row count.
     private func step(_ lines: [ThinkingLine]) -> Int {
         let c = model.config, k = thoughtOptions.thoughtTokens, steps = thoughtOptions.steps, h = c.hiddenSize
+        let adaptive = thoughtOptions.when != .always
         batch.removeAll()
         var budget = stepRows
         // Mid-thought rows and single-token feeds first (one or two rows each), then prefill chunks.
@@ -137,10 +147,11 @@ public final class ThoughtGenerator {
                 guard unfed > 0, (pass == 0) == (unfed == 1) else { continue }
                 // Keep a row for the start of the thought when the chunk finishes the text.
                 let n = min(unfed, max(budget - 1, 1))
-                let first = line.text.fed
+                let first = line.text.fed, last = line.text.tokens.count - 1
                 for p in first..<(first + n) {
                     batch.append(token: line.text.tokens[p], position: p, cacheRow: cache.textRow(slot: line.slot, position: p),
-                                 visible: cache.visibleRows(slot: line.slot, position: p, window: c.slidingWindow), logits: false)
+                                 visible: cache.visibleRows(slot: line.slot, position: p, window: c.slidingWindow),
+                                 logits: adaptive && p == last)
                 }
                 line.lastTextRow = batch.count - 1
                 line.text.fed += n
@@ -165,20 +176,41 @@ public final class ThoughtGenerator {
         precondition(!batch.isEmpty, "ThoughtGenerator: active lines with nothing to run")
         let out = transformer.step(batch, cache: cache)
 
-        // h_base of the last text position of lines that just fed their text.
+        // h_base of the last text position of lines that just fed their text; under adaptive
+        // thinking, the decision whether this token thinks.
         for line in lines where line.lastTextRow >= 0 {
             line.hBase.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: out.hidden(row: line.lastTextRow), count: h) }
+            if adaptive {
+                let logits = out.logits(Int(batch.logitIndex[line.lastTextRow]))
+                let (entropy, top) = Confidence.row(logits, vocab: c.vocabSize)
+                if !thoughtOptions.when.thinks(entropy: entropy, top: top) {
+                    // No thought: forget the start row (if it ran) and choose from the base.
+                    line.thoughtRow = -1
+                    line.stage = -1
+                    line.accept(choose(logits, line), thought: nil, w: 0, context: c.contextLength)
+                }
+            }
             line.lastTextRow = -1
         }
         // Content tokens: lines whose row this step was start or content token j < k, in row order
-        // (which is logit order).
+        // (which is logit order among thought rows; text rows may ask for logits in between).
         let drawing = lines.filter { $0.thoughtRow >= 0 && $0.stage < k }.sorted { $0.thoughtRow < $1.thoughtRow }
         if !drawing.isEmpty {
             var randoms = drawing.map(\.thoughtRandom)
             var drawn = [Int32](repeating: 0, count: drawing.count)
+            let first = Int(batch.logitIndex[drawing[0].thoughtRow])
+            let contiguous = drawing.enumerated().allSatisfy { Int(batch.logitIndex[$0.element.thoughtRow]) == first + $0.offset }
             randoms.withUnsafeMutableBufferPointer { r in
                 drawn.withUnsafeMutableBufferPointer { d in
-                    pass.drawContent(count: drawing.count, logits: out.logits, randoms: r.baseAddress!, tokens: d.baseAddress!)
+                    if contiguous {
+                        pass.drawContent(count: drawing.count, logits: out.logits(first), randoms: r.baseAddress!,
+                                         tokens: d.baseAddress!)
+                    } else {
+                        for (i, line) in drawing.enumerated() {
+                            pass.drawContent(count: 1, logits: out.logits(Int(batch.logitIndex[line.thoughtRow])),
+                                             randoms: r.baseAddress! + i, tokens: d.baseAddress! + i)
+                        }
+                    }
                 }
             }
             for (i, line) in drawing.enumerated() {
@@ -197,17 +229,7 @@ public final class ThoughtGenerator {
             }
             mixer.mix(rows: ending.count)
             for (r, line) in ending.enumerated() {
-                let logits = UnsafePointer(mixer.logits + r * c.vocabSize)
-                let token: Int32
-                if outputSampler.options.isGreedy {
-                    token = outputSampler.argmax(logits)
-                } else {
-                    token = sampleFloats.withUnsafeMutableBufferPointer { f in
-                        sampleOrder.withUnsafeMutableBufferPointer { o in
-                            outputSampler.sample(logits: logits, random: &line.text.random, probs: f.baseAddress!, order: o.baseAddress!)
-                        }
-                    }
-                }
+                let token = choose(UnsafePointer(mixer.logits + r * c.vocabSize), line)
                 line.accept(token, thought: Array(line.content), w: Double(mixer.w[r]), context: c.contextLength)
             }
         }
@@ -217,6 +239,17 @@ public final class ThoughtGenerator {
             if line.stage == steps { line.stage = -1 }
         }
         return batch.count
+    }
+
+    /// The output token from `logits` (mixed, or the base's where no thought ran): argmax, or a
+    /// draw from the line's own generator.
+    private func choose(_ logits: UnsafePointer<Float>, _ line: ThinkingLine) -> Int32 {
+        if outputSampler.options.isGreedy { return outputSampler.argmax(logits) }
+        return sampleFloats.withUnsafeMutableBufferPointer { f in
+            sampleOrder.withUnsafeMutableBufferPointer { o in
+                outputSampler.sample(logits: logits, random: &line.text.random, probs: f.baseAddress!, order: o.baseAddress!)
+            }
+        }
     }
 
     private func appendThoughtRow(_ line: ThinkingLine, step j: Int) -> Int {
@@ -248,6 +281,7 @@ final class ThinkingLine {
     var hBase: [Float]
     private var thoughts: [[Int32]] = []
     private var weights: [Double] = []
+    private var thought: [Bool] = []
     private var contextFull = false
     private let k: Int
 
@@ -267,8 +301,11 @@ final class ThinkingLine {
         if !text.isFinished && text.tokens.count + k + 1 >= context { contextFull = true }
     }
 
-    func accept(_ token: Int32, thought: [Int32], w: Double, context: Int) {
-        thoughts.append(thought)
+    /// Appends `token`, chosen after `thought` (its content tokens) with weight `w`, or with no
+    /// thought (nil: adaptive thinking skipped this position; `w` is 0).
+    func accept(_ token: Int32, thought content: [Int32]?, w: Double, context: Int) {
+        thoughts.append(content ?? [])
+        thought.append(content != nil)
         weights.append(w)
         text.accept(token)
         checkRoom(context: context)
@@ -278,6 +315,6 @@ final class ThinkingLine {
         var completion = text.completion()
         if contextFull && !text.isFinished { completion.finishReason = .length }
         return ThoughtCompletion(completion: completion, prompt: Array(text.tokens.prefix(text.promptCount)),
-                                 thoughts: thoughts, mixingWeights: weights)
+                                 thoughts: thoughts, mixingWeights: weights, thought: thought)
     }
 }

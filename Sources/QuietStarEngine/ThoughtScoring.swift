@@ -18,8 +18,16 @@ public struct ThoughtLineScore: Sendable, Equatable {
     /// - `thoughts`: the content tokens of pass 0's thought after token `j - 1`.
     public var tokenLogprobs: [Double?]
     public var baseTokenLogprobs: [Double?]
+    /// - `baseEntropies`, `baseTopProbabilities`: the entropy (nats) and largest probability of
+    ///   the base distribution at position `j - 1`, what `ThinkWhen` decides from.
+    /// A position that did not think (`ThinkWhen`) has the base log-probability as its mixed one,
+    /// `w = 0` and an empty thought.
     public var mixingWeights: [Double?]
     public var thoughts: [[Int32]?]
+    public var baseEntropies: [Double?] = []
+    public var baseTopProbabilities: [Double?] = []
+    /// Positions that thought (all `scoredTokens` under `ThinkWhen.always`).
+    public var thoughtPositions = 0
 
     /// Tokens that were predicted (n - 1; 0 for an empty line).
     public var scoredTokens: Int { max(tokenIds.count - 1, 0) }
@@ -153,7 +161,7 @@ public final class ThoughtScorer {
         var streams: [Stream] = []
         streams.reserveCapacity(stepRows)
         for (s, line) in lines.enumerated() {
-            for i in 0..<line.positions {
+            for i in 0..<line.positions where line.thinks[i] {
                 for pass in 0..<thoughtOptions.passes {
                     streams.append(Stream(line: s, position: i, pass: pass))
                     if streams.count == stepRows {
@@ -178,6 +186,8 @@ public final class ThoughtScorer {
         var fed = [Int](repeating: 0, count: lines.count)
         var owners: [(line: Int, position: Int)] = []
         var targets: [Int32] = [], losses: [Float] = []
+        var entropies: [Float] = [], tops: [Float] = []
+        let when = thoughtOptions.when, confidence = options.perToken || when.readsBaseDistribution
         var next = 0
         while next < lines.count {
             batch.removeAll()
@@ -207,9 +217,28 @@ public final class ThoughtScorer {
                                          targets: t.baseAddress!, lossPerRow: l.baseAddress!)
                 }
             }
+            if confidence {
+                if entropies.count < targets.count {
+                    entropies = [Float](repeating: 0, count: targets.count)
+                    tops = entropies
+                }
+                entropies.withUnsafeMutableBufferPointer { e in
+                    tops.withUnsafeMutableBufferPointer { t in
+                        Confidence.rows(logits: out.logits, rows: out.logitRows, vocab: c.vocabSize,
+                                        entropy: e.baseAddress!, top: t.baseAddress!)
+                    }
+                }
+            }
             for (r, o) in owners.enumerated() {
                 let line = lines[o.line]
                 line.baseLogprobs[o.position] = -Double(losses[r])
+                if confidence {
+                    line.entropies[o.position] = entropies[r]
+                    line.tops[o.position] = tops[r]
+                    line.thinks[o.position] = when.thinks(entropy: entropies[r], top: tops[r])
+                } else {
+                    line.thinks[o.position] = when == .always
+                }
                 line.hBase.withUnsafeMutableBufferPointer { hb in
                     (hb.baseAddress! + o.position * h).update(from: out.hidden(row: r), count: h)
                 }
@@ -281,6 +310,12 @@ final class ThoughtScoringLine {
     var mixedLogprobs: [Double]
     var weights: [Double]
     var thoughts: [[Int32]]
+    /// Whether position `i` thinks (`ThinkWhen`, decided in the base pass).
+    var thinks: [Bool]
+    /// The base distribution's entropy and top probability at `i` (when per-token output or the
+    /// rule needs them).
+    var entropies: [Float]
+    var tops: [Float]
 
     init(tokens: [Int32], line: Int, hidden: Int, options: ThoughtOptions) {
         self.tokens = tokens
@@ -292,6 +327,9 @@ final class ThoughtScoringLine {
         mixedLogprobs = [Double](repeating: 0, count: n * options.passes)
         weights = [Double](repeating: 0, count: n)
         thoughts = [[Int32]](repeating: [], count: n)
+        thinks = [Bool](repeating: true, count: n)
+        entropies = [Float](repeating: .nan, count: n)
+        tops = entropies
     }
 
     func record(position i: Int, pass: Int, mixedLogprob: Double, w: Double, thought: ArraySlice<Int32>) {
@@ -304,6 +342,7 @@ final class ThoughtScoringLine {
 
     /// `log mean_pass p_mix` at position `i` (log-sum-exp, stable).
     func mixed(_ i: Int) -> Double {
+        guard thinks[i] else { return baseLogprobs[i] }
         let row = mixedLogprobs[(i * passes)..<((i + 1) * passes)]
         if passes == 1 { return row.first! }
         let m = row.max()!
@@ -316,11 +355,14 @@ final class ThoughtScoringLine {
         let mixed = (0..<n).map(mixed)
         var score = ThoughtLineScore(tokenIds: tokens, logprob: mixed.reduce(0, +), baseLogprob: baseLogprobs.reduce(0, +),
                                      tokenLogprobs: [], baseTokenLogprobs: [], mixingWeights: [], thoughts: [])
+        score.thoughtPositions = thinks.reduce(0) { $0 + ($1 ? 1 : 0) }
         if perToken && !tokens.isEmpty {
             score.tokenLogprobs = [nil] + mixed.map { $0 }
             score.baseTokenLogprobs = [nil] + baseLogprobs.map { $0 }
             score.mixingWeights = [nil] + weights.map { $0 }
             score.thoughts = [nil] + thoughts.map { $0 }
+            score.baseEntropies = [nil] + entropies.map { Double($0) }
+            score.baseTopProbabilities = [nil] + tops.map { Double($0) }
         }
         return score
     }

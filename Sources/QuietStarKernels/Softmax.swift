@@ -79,3 +79,47 @@ public enum Softmax {
         }
     }
 }
+
+/// What a row of logits says about its own confidence, without a target: the entropy of its
+/// softmax and its largest probability. Adaptive thinking (`ThinkWhen`) decides from these which
+/// positions get a thought, so they must be cheap (two passes over the row, no stored
+/// exponentials) and depend on the row alone (the same bits whatever the batch).
+public enum Confidence {
+    /// entropy[r] = -Σ p log p (nats) and top[r] = max p, with p = softmax(logits[r]).
+    public static func rows(logits: UnsafePointer<Float>, rows: Int, vocab: Int,
+                            entropy: UnsafeMutablePointer<Float>, top: UnsafeMutablePointer<Float>) {
+        Threads.parallelRanges(rows, minChunk: max(1, 16384 / max(1, vocab))) { range in
+            for r in range {
+                let (h, p) = row(logits + r * vocab, vocab: vocab)
+                entropy[r] = h
+                top[r] = p
+            }
+        }
+    }
+
+    /// (entropy, largest probability) of softmax(`logits`): with `s = Σ exp(l - max)`,
+    /// `H = log s - Σ exp(l - max) (l - max) / s` and `max p = 1 / s`.
+    public static func row(_ logits: UnsafePointer<Float>, vocab: Int) -> (entropy: Float, top: Float) {
+        let m = Vec.max(logits, vocab)
+        let sh = F8(repeating: m)
+        var s0 = F8(), t0 = F8()
+        var j = 0
+        while j + 8 <= vocab {
+            let d = load8(logits + j) - sh
+            let e = exp8(d)
+            s0 += e
+            // exp(-inf) = 0 and 0 * -inf is NaN: a masked logit adds nothing.
+            t0 += (e * d).replacing(with: 0, where: e .== 0)
+            j += 8
+        }
+        var s = s0.sum(), t = t0.sum()
+        while j < vocab {
+            let d = logits[j] - m
+            let e = exp1(d)
+            s += e
+            if e > 0 { t += e * d }
+            j += 1
+        }
+        return (Foundation.log(s) - t / s, 1 / s)
+    }
+}

@@ -109,12 +109,15 @@ public struct ThoughtOptions: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Scoring only: independent thoughts per position; the mixed probability is their mean.
     public var passes: Int = 1
+    /// Which positions think (adaptive thinking); the rest keep their base prediction.
+    public var when: ThinkWhen = .always
 
-    public init(thoughtTokens: Int, temperature: Double = 1, seed: UInt64 = 0, passes: Int = 1) {
+    public init(thoughtTokens: Int, temperature: Double = 1, seed: UInt64 = 0, passes: Int = 1, when: ThinkWhen = .always) {
         self.thoughtTokens = thoughtTokens
         self.temperature = temperature
         self.seed = seed
         self.passes = passes
+        self.when = when
     }
 
     public func validate() throws(ModelError) {

@@ -34,6 +34,9 @@ struct Generate: ParsableCommand {
             each token's thought before it as ⟨thought⟩; JSONL adds "thoughts" (one text per \
             output token) and "thought_ids". --mixing-weights: JSONL adds "mixing_weights" (w \
             per output token); text output appends a TAB and the weights, comma-separated.
+            --think-when RULE thinks only before the tokens where the rule says (see its help): \
+            the others are chosen from the plain prediction (w 0, empty thought, no ⟨⟩ in text \
+            output) at the cost of one step; JSONL adds "thought_positions".
             """)
 
     @OptionGroup var common: CommonOptions
@@ -115,6 +118,7 @@ struct Generate: ParsableCommand {
             throw ExitCode(ExitStatus.usage.rawValue)
         }
         let jsonl = common.format == .jsonl, show = thinking.showThoughts, weights = mixingWeights
+        let adaptive = thinking.thinkWhen != nil
         let tokenizer = model.tokenizer
         try LineRun.run(common: common, textKeys: ["prompt"],
                         process: { input, emit, onStep in
@@ -132,6 +136,7 @@ struct Generate: ParsableCommand {
                                 return line
                             }
                             var members = completionMembers(outcome.head, c)
+                            if adaptive { members.append(("thought_positions", .integer(t.thoughtPositions))) }
                             if show {
                                 members.append(("thoughts", .array(t.thoughts.map { .string(ThoughtText.text($0, tokenizer)) })))
                                 members.append(("thought_ids", .array(t.thoughts.map { .array($0.map { .integer($0) }) })))

@@ -31,6 +31,10 @@ struct Score: ParsableCommand {
             j-1), aligned with token_ids, entry 0 null; --show-thoughts adds "thought_texts". \
             --thoughts-per-position N averages the mixed probability over N independent thoughts \
             (logprobs = log of the mean); mixing_weights and thoughts are those of the first.
+            --think-when RULE thinks only where the rule says (see its help): elsewhere the \
+            mixed log-probability is the base one, w is 0 and the thought is empty. JSONL then \
+            adds "thought_positions" (positions that thought) and, with --per-token, \
+            "base_entropies" and "base_top_probs" (what the rule reads, at position j-1).
             """)
 
     @OptionGroup var common: CommonOptions
@@ -96,6 +100,7 @@ struct Score: ParsableCommand {
             throw ExitCode(ExitStatus.usage.rawValue)
         }
         let jsonl = common.format == .jsonl, show = thinking.showThoughts, perToken = perToken
+        let adaptive = thinking.thinkWhen != nil
         let tokenizer = model.tokenizer
         func numbers(_ values: [Double?]) -> JSONValue { .array(values.map(JSONLines.number)) }
         try LineRun.run(common: common, textKeys: ["text", "prompt"],
@@ -114,6 +119,7 @@ struct Score: ParsableCommand {
                                 ("token_count", .integer(score.tokenIds.count)), ("perplexity", JSONLines.number(ppl)),
                                 ("base_perplexity", JSONLines.number(basePpl)),
                             ]
+                            if adaptive { members.append(("thought_positions", .integer(score.thoughtPositions))) }
                             if perToken {
                                 members += tokenMembers(score.tokenIds, tokenizer)
                                 members.append(("logprobs", numbers(score.tokenLogprobs)))
@@ -122,6 +128,10 @@ struct Score: ParsableCommand {
                                 members.append(("thoughts", .array(score.thoughts.map { t in
                                     t.map { .array($0.map { .integer($0) }) } ?? .null
                                 })))
+                                if adaptive {
+                                    members.append(("base_entropies", numbers(score.baseEntropies)))
+                                    members.append(("base_top_probs", numbers(score.baseTopProbabilities)))
+                                }
                                 if show {
                                     members.append(("thought_texts", .array(score.thoughts.map { t in
                                         t.map { .string(ThoughtText.text($0, tokenizer)) } ?? .null

@@ -18,10 +18,15 @@ struct ThoughtFlags: ParsableArguments {
     @Flag(name: .long, help: "Show the thoughts (their text).")
     var showThoughts = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Where to think (needs --thoughts): always (every position, the default), never, entropy:H (where the model's own next-token distribution has entropy >= H nats), entropy:L..H (entropy in [L, H): unsure but not guessing blindly, where the default model's thoughts help most) or top-prob:P (where its largest probability is below P). Elsewhere the plain prediction stands (w = 0) and the thought's k + 2 steps are saved. JSONL then adds \"thought_positions\"; see docs/results.md for what each threshold costs and gains.",
+        valueName: "RULE"))
+    var thinkWhen: ThinkWhen?
+
     func validate() throws {
         // Values are checked once, by the library (ThoughtPass), when the run starts.
-        if !thoughts && (showThoughts || thoughtTokens != nil) {
-            throw ValidationError("--show-thoughts and --thought-tokens need --thoughts")
+        if !thoughts && (showThoughts || thoughtTokens != nil || thinkWhen != nil) {
+            throw ValidationError("--show-thoughts, --thought-tokens and --think-when need --thoughts")
         }
     }
 
@@ -35,8 +40,13 @@ struct ThoughtFlags: ParsableArguments {
             return nil
         }
         return ThoughtOptions(thoughtTokens: thoughtTokens ?? parameters.defaultThoughtTokens,
-                              temperature: thoughtTemperature, seed: seed, passes: passes)
+                              temperature: thoughtTemperature, seed: seed, passes: passes, when: thinkWhen ?? .always)
     }
+}
+
+extension ThinkWhen: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var defaultCompletionKind: CompletionKind { .list(["always", "never", "entropy:", "top-prob:"]) }
 }
 
 extension ModelError {
@@ -70,7 +80,7 @@ enum ThoughtText {
         var out = "", shown = 0
         let limit = c.completion.text.utf8.count
         for (t, id) in c.completion.tokens.enumerated() where shown < limit {
-            out += "⟨" + text(c.thoughts[t], tokenizer) + "⟩"
+            if c.thought[t] { out += "⟨" + text(c.thoughts[t], tokenizer) + "⟩" }
             var piece = decoder.append(id)
             if t == c.completion.tokens.count - 1 { piece += decoder.finish() }
             let bytes = Array(piece.utf8.prefix(limit - shown))

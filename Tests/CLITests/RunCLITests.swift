@@ -300,6 +300,49 @@ import Testing
         #expect(shard.stdoutText.split(separator: "\n") == [all[1], all[3]])
     }
 
+    /// `--think-when`: a rule's positions think, the rest keep the base score; the records say how
+    /// many thought and what the rule read; bad rules and a rule without --thoughts are usage errors.
+    @Test func thinkWhenChoosesPositions() throws {
+        let m = try Model()
+        let input = Data("The quick brown fox jumps over the lazy dog.\nOnce upon a time".utf8)
+        let common = ["score", "--model", m.path, "--format", "jsonl", "--thoughts", "--thought-tokens", "2", "--per-token"]
+        let always = try records(try CLI.run("quietstar-run", common + ["--think-when", "always"], stdin: input).stdoutText)
+        let entropies = always.flatMap { ($0["base_entropies"] as! [Any]).compactMap { $0 as? Double } }.sorted()
+        let median = entropies[entropies.count / 2]
+        let r = try CLI.run("quietstar-run", common + ["--think-when", "entropy:\(median)"], stdin: input)
+        #expect(r.status == 0, "\(r.stderrText)")
+        var thought = 0
+        for (a, o) in zip(always, try records(r.stdoutText)) {
+            let e = o["base_entropies"] as! [Any], lp = o["logprobs"] as! [Any], base = o["base_logprobs"] as! [Any]
+            let alp = a["logprobs"] as! [Any]
+            var count = 0
+            for j in 1..<e.count {
+                if Float(e[j] as! Double) >= Float(median) {
+                    count += 1
+                    #expect(lp[j] as? Double == alp[j] as? Double)
+                } else {
+                    #expect(lp[j] as? Double == base[j] as? Double && (o["mixing_weights"] as! [Any])[j] as? Double == 0)
+                }
+            }
+            #expect(o["thought_positions"] as? Int == count)
+            #expect(a["thought_positions"] as? Int == e.count - 1)
+            thought += count
+        }
+        #expect(thought > 0 && thought < entropies.count)
+        let never = try records(try CLI.run("quietstar-run", common + ["--think-when", "never"], stdin: input).stdoutText)
+        #expect(never.allSatisfy { $0["logprob"] as? Double == $0["base_logprob"] as? Double && $0["thought_positions"] as? Int == 0 })
+        // Generation: text output shows ⟨⟩ only where a thought ran (none under never).
+        let g = try CLI.run("quietstar-run", ["generate", "--model", m.path, "--thoughts", "--think-when", "never", "--show-thoughts",
+                                              "--max-tokens", "4", "--ignore-eos"], stdin: Data("Hello".utf8))
+        #expect(g.status == 0 && !g.stdoutText.contains("⟨"))
+        for bad in [["--think-when", "sometimes"], ["--think-when", "entropy:2..1"]] {
+            let e = try CLI.run("quietstar-run", common + bad, stdin: input)
+            #expect(e.status == 64 && e.stderrText.contains("--think-when"), "\(bad): \(e.stderrText)")
+        }
+        let plain = try CLI.run("quietstar-run", ["score", "--model", m.path, "--think-when", "never"], stdin: input)
+        #expect(plain.status == 64 && plain.stderrText.contains("need --thoughts"))
+    }
+
     /// Scores are the same bytes whatever the batch size, step size, thread count or shard split,
     /// with and without thoughts, on lines long enough (up to ~170 tokens) that attention crosses
     /// several 64-key blocks and a line's prefill is split over steps.
