@@ -40,5 +40,5 @@ struct QuietStarRun: ParsableCommand {
               66  the model file or an input file is missing or unreadable
               74  I/O error while reading input or writing output (e.g. closed pipe)
             """,
-        subcommands: [Generate.self, Score.self])
+        subcommands: [Generate.self, Score.self, Explain.self])
 }

@@ -343,6 +343,41 @@ import Testing
         #expect(plain.status == 64 && plain.stderrText.contains("need --thoughts"))
     }
 
+    /// `explain`: one report row per input line (its NLL without and with thoughts as score
+    /// computes them), the totals, and the `--top` tokens thinking helped most, largest gain first.
+    @Test func explainReportsWhereThinkingHelped() throws {
+        let m = try Model()
+        let texts = ["The quick brown fox jumps over the lazy dog.", "Once upon a time", "Hello world, hello again."]
+        let input = Data(texts.joined(separator: "\n").utf8)
+        let r = try CLI.run("quietstar-run", ["explain", "--model", m.path, "--thought-tokens", "2", "--top", "4", "--batch-size", "2"],
+                            stdin: input)
+        #expect(r.status == 0, "\(r.stderrText)")
+        let lines = r.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0].hasPrefix("line  NLL/token"))
+        let scored = try records(try CLI.run("quietstar-run", ["score", "--model", m.path, "--thoughts", "--thought-tokens", "2",
+                                                               "--format", "jsonl"], stdin: input).stdoutText)
+        for (i, s) in scored.enumerated() {
+            let n = Double((s["token_count"] as! Int) - 1)
+            let row = lines[1 + i].split(separator: " ", omittingEmptySubsequences: true)
+            #expect(row[0] == "\(i + 1)" && lines[1 + i].hasSuffix(texts[i]))
+            #expect(abs(Double(row[1])! - -(s["base_logprob"] as! Double) / n) < 1e-4, "line \(i + 1): without")
+            #expect(abs(Double(row[3])! - -(s["logprob"] as! Double) / n) < 1e-4, "line \(i + 1): with")
+        }
+        #expect(lines.contains { $0.hasPrefix("all ") && $0.contains("--think-when always") })
+        let table = lines.drop { !$0.hasPrefix("rank") }.dropFirst().filter { !$0.isEmpty }
+        #expect(table.count == 4)
+        // p without, p with and w: the three numbers between the quoted token and the quoted thought.
+        let columns = try NSRegularExpression(pattern: #"" +(\S+) +(\S+) +(\S+)  ""#)
+        let gains = try table.map { row -> Double in
+            let match = try #require(columns.firstMatch(in: row, range: NSRange(row.startIndex..., in: row)), "\(row)")
+            let number = { (i: Int) in Double(row[Range(match.range(at: i), in: row)!])! }
+            return log(number(2)) - log(number(1))
+        }
+        #expect(zip(gains, gains.dropFirst()).allSatisfy { $0 >= $1 - 1e-3 }, "\(gains)\n\(r.stdoutText)")
+        let jsonl = try CLI.run("quietstar-run", ["explain", "--model", m.path, "--format", "jsonl"], stdin: input)
+        #expect(jsonl.status == 64)
+    }
+
     /// Scores are the same bytes whatever the batch size, step size, thread count or shard split,
     /// with and without thoughts, on lines long enough (up to ~170 tokens) that attention crosses
     /// several 64-key blocks and a line's prefill is split over steps.
