@@ -80,9 +80,12 @@ def svg_lines(path, title, series, ylabel, xlabel="step"):
              f'<line x1="{l}" y1="{t}" x2="{l}" y2="{h - b}" stroke="black"/>',
              f'<text x="{(l + w - r) / 2}" y="{h - 8}" text-anchor="middle">{xlabel}</text>',
              f'<text x="14" y="{(t + h - b) / 2}" transform="rotate(-90 14 {(t + h - b) / 2})" text-anchor="middle">{ylabel}</text>']
+    # Enough decimals that the five tick labels differ (a narrow range needs more than 3 digits).
+    decimals = max(0, 1 - math.floor(math.log10(max(1e-12, (y1 - y0) / 4))))
     for i in range(5):
         yv = y0 + (y1 - y0) * i / 4
-        parts.append(f'<text x="{l - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
+        label = f"{yv:.{decimals}f}" if abs(yv) < 1e5 else f"{yv:.3g}"
+        parts.append(f'<text x="{l - 6}" y="{sy(yv) + 4:.1f}" text-anchor="end">{label}</text>')
         xv = x0 + (x1 - x0) * i / 4
         parts.append(f'<text x="{sx(xv):.1f}" y="{h - b + 16}" text-anchor="middle">{xv:.0f}</text>')
     for n, (label, pts, colour) in enumerate(series):
