@@ -71,7 +71,16 @@ public enum HFConfig {
         "suppress_tokens", "begin_suppress_tokens", "auto_map", "cross_attention_hidden_size",
         // Quiet-STaR's configuration_mistral.py: the number of thoughts kept in a training batch.
         "max_thoughts",
+        // What current transformers `save_pretrained` also writes: the unknown-token id (a
+        // tokenizer fact), the attention backend chosen at load time, the hub revision, and
+        // generation-only switches. None of them changes a weight or an operation.
+        "unk_token_id", "_attn_implementation", "_attn_implementation_autoset", "_commit_hash",
+        "name_or_path", "tie_encoder_decoder", "output_router_logits", "use_return_dict",
     ]
+
+    /// Keys that are inert only at one value: a decoder-only causal LM has these false. True
+    /// would add cross-attention or an encoder, which we cannot compute, so it is refused.
+    static let falseOnlyKeys: Set<String> = ["is_encoder_decoder", "add_cross_attention"]
 
     /// Keys of the published Quiet-STaR configuration that describe its heads, with the values
     /// our layout implements: one concatenating, three-layer, scalar-output talk head separate
@@ -126,7 +135,15 @@ public enum HFConfig {
         case .mistral: known.formUnion(["sliding_window"])
         case .qwen2: known.formUnion(["sliding_window", "use_sliding_window", "max_window_layers", "layer_types"])
         }
-        for (key, _) in entries where !known.contains(key) {
+        for (key, value) in entries where !known.contains(key) {
+            // transformers writes `quantization_config: null` for an unquantized model.
+            if key == "quantization_config" && value.isNull { continue }
+            if falseOnlyKeys.contains(key) {
+                guard value.boolValue == false || value.isNull else {
+                    throw reader.unsupported(key, "must be false: encoder-decoder models and cross-attention are not supported")
+                }
+                continue
+            }
             if key == "quantization_config" {
                 throw reader.unsupported(key, "quantized Hugging Face checkpoints are not supported; convert the unquantized weights")
             }
@@ -224,33 +241,45 @@ public enum HFConfig {
         "llama.bos_token_id": "bos_token_id", "llama.eos_token_id": "eos_token_id", "llama.eos_token_ids": "eos_token_id",
     ]
 
-    /// Rope settings come either as transformers 4's `rope_theta` + `rope_scaling` or as
-    /// transformers 5's `rope_parameters` (which holds `rope_theta` too). Both are read.
+    /// Rope settings come as transformers 4's `rope_theta` + `rope_scaling`, as transformers 5's
+    /// `rope_parameters` (which holds `rope_theta` too), or as both: a config saved by one
+    /// version and re-saved by another carries both spellings. Both are read, and they must
+    /// describe the same rotary embedding; a contradiction is an error naming the later key.
     private static func parseRope(_ reader: ConfigReader, context: UInt64) throws(InteropError)
         -> (theta: Double, scaling: RopeScalingConfig)
     {
         var theta = try reader.optionalDouble("rope_theta")
-        var params: [(key: String, value: JSONValue)] = []
-        var paramsKey = "rope_scaling"
+        var thetaKey = "rope_theta"
+        var scaling: (key: String, value: RopeScalingConfig)?
         for key in ["rope_scaling", "rope_parameters"] {
             guard let v = reader.json[key], !v.isNull else { continue }
             guard let entries = v.objectEntries else { throw reader.invalid(key, "must be an object or null") }
-            if !params.isEmpty { throw reader.invalid(key, "both rope_scaling and rope_parameters are present") }
-            params = entries
-            paramsKey = key
-        }
-        let p = JSONValue.object(params)
-        if let t = p["rope_theta"] {
-            guard let value = t.doubleValue else { throw reader.invalid("\(paramsKey).rope_theta", "must be a number") }
-            if let top = theta, top != value {
-                throw reader.invalid("\(paramsKey).rope_theta", "\(value) contradicts rope_theta = \(top)")
+            let p = JSONValue.object(entries)
+            if let t = p["rope_theta"] {
+                guard let value = t.doubleValue else { throw reader.invalid("\(key).rope_theta", "must be a number") }
+                if let top = theta, top != value {
+                    throw reader.invalid("\(key).rope_theta", "\(value) contradicts \(thetaKey) = \(top)")
+                }
+                theta = value
+                thetaKey = "\(key).rope_theta"
             }
-            theta = value
+            let parsed = try ropeScaling(reader, key: key, entries: entries, context: context)
+            if let earlier = scaling, earlier.value != parsed {
+                throw reader.invalid(key, "\(parsed) contradicts \(earlier.key) = \(earlier.value)")
+            }
+            scaling = (key, parsed)
         }
         let ropeTheta = theta ?? 10000
         guard ropeTheta > 0 else { throw reader.invalid("rope_theta", "must be positive") }
+        return (ropeTheta, scaling?.value ?? .none)
+    }
 
-        if params.isEmpty { return (ropeTheta, .none) }
+    /// One rope object (`rope_scaling` or `rope_parameters`) as the scaling it describes.
+    private static func ropeScaling(_ reader: ConfigReader, key paramsKey: String,
+                                    entries params: [(key: String, value: JSONValue)], context: UInt64)
+        throws(InteropError) -> RopeScalingConfig
+    {
+        let p = JSONValue.object(params)
         let typeNames = ["rope_type", "type"].compactMap { p[$0]?.stringValue }
         guard let type = typeNames.first else { throw reader.invalid("\(paramsKey).rope_type", "missing") }
         if typeNames.count == 2 && typeNames[0] != typeNames[1] {
@@ -283,16 +312,16 @@ public enum HFConfig {
             return n
         }
         switch type {
-        case "default": return (ropeTheta, .none)
-        case "linear": return (ropeTheta, .linear(factor: try number("factor")))
+        case "default": return .none
+        case "linear": return .linear(factor: try number("factor"))
         case "dynamic":
-            return (ropeTheta, .dynamic(factor: try number("factor"), originalContext: Int(clamping: try original() ?? context)))
+            return .dynamic(factor: try number("factor"), originalContext: Int(clamping: try original() ?? context))
         default:
             guard let orig = try original() else {
                 throw reader.invalid("\(paramsKey).original_max_position_embeddings", "required for llama3 rope")
             }
-            return (ropeTheta, .llama3(factor: try number("factor"), lowFreqFactor: try number("low_freq_factor"),
-                                       highFreqFactor: try number("high_freq_factor"), originalContext: Int(clamping: orig)))
+            return .llama3(factor: try number("factor"), lowFreqFactor: try number("low_freq_factor"),
+                           highFreqFactor: try number("high_freq_factor"), originalContext: Int(clamping: orig))
         }
     }
 

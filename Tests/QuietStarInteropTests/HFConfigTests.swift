@@ -124,6 +124,50 @@ import Testing
         #expect(error.description.hasPrefix("config.json: \(field): "))
     }
 
+    /// Keys transformers' `save_pretrained` writes that change nothing about the network parse
+    /// with the plain command, to the same configuration as without them.
+    @Test func keysSavePretrainedWritesAreAccepted() throws {
+        let plain = try HFConfig.parse(try load("llama-untied"), path: "c").config
+        let saved = try llama([
+            "unk_token_id": .integer(0), "_name_or_path": .string(""), "quantization_config": .null,
+            "_attn_implementation_autoset": .bool(true), "is_encoder_decoder": .bool(false),
+            "add_cross_attention": .bool(false), "tie_encoder_decoder": .bool(false),
+        ])
+        let (config, _, warnings) = try HFConfig.parse(saved, path: "c")
+        #expect(warnings.isEmpty)
+        #expect(config == plain)
+        // transformers 5 writes rope_parameters beside (or instead of) the version 4 spelling.
+        let both = try llama(["rope_theta": .double(5000),
+                              "rope_parameters": .object([("rope_type", .string("linear")), ("factor", .double(2)),
+                                                          ("rope_theta", .double(5000))])])
+        let c = try HFConfig.parse(both, path: "c").config
+        #expect(c.ropeTheta == 5000 && c.ropeScaling == .linear(factor: 2))
+        let only = try llama(["rope_scaling": nil, "rope_theta": nil,
+                              "rope_parameters": .object([("rope_type", .string("default")), ("rope_theta", .double(7))])])
+        let o = try HFConfig.parse(only, path: "c").config
+        #expect(o.ropeTheta == 7 && o.ropeScaling == .none)
+    }
+
+    /// The same keys at values that would change the network are still refused, naming the key.
+    @Test(arguments: [
+        ("is_encoder_decoder", JSONValue.bool(true), "is_encoder_decoder"),
+        ("add_cross_attention", .bool(true), "add_cross_attention"),
+        ("quantization_config", .object([("quant_method", .string("bitsandbytes"))]), "quantization_config"),
+    ] as [(String, JSONValue, String)])
+    func networkChangingValuesAreStillRefused(key: String, value: JSONValue, field: String) throws {
+        let error = try #require(parseError(try llama([key: value])))
+        #expect(error.field == field && error.kind == .unsupported, "\(error)")
+    }
+
+    @Test func contradictingRopeSpellingsAreRefused() throws {
+        let factor = try llama(["rope_parameters": .object([("rope_type", .string("linear")), ("factor", .double(4))])])
+        #expect(parseError(factor)?.field == "rope_parameters")
+        let theta = try llama(["rope_theta": .double(5000),
+                               "rope_parameters": .object([("rope_type", .string("linear")), ("factor", .double(2)),
+                                                           ("rope_theta", .double(6000))])])
+        #expect(parseError(theta)?.field == "rope_parameters.rope_theta")
+    }
+
     @Test func unknownKeysCanBeDowngradedToWarnings() throws {
         let json = try llama(["fancy_new_feature": .bool(true)])
         let (_, _, warnings) = try HFConfig.parse(json, path: "config.json", allowUnknownKeys: true)
