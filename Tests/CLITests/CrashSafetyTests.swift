@@ -4,7 +4,7 @@ import Testing
 /// A writer killed at any moment never leaves a partial file under the final name: the converter
 /// and the recoder, each SIGKILLed at seeded random moments while they replace an existing
 /// output, leave either the previous file or the complete new one, and it passes --verify.
-/// (The trainer's checkpoints get the same treatment in TrainCLITests.)
+/// The trainer gets the same: killed again and again while it writes checkpoints every step.
 @Suite struct CrashSafetyTests {
     /// SplitMix64: the kill moments are reproducible from the seed.
     struct Moments {
@@ -78,5 +78,48 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: root.path)
         #expect(names.allSatisfy { ["model.qstar", "source.qstar", "reference.qstar"].contains($0) || $0.contains(".tmp-") }, "\(names)")
         #expect(sawOld && sawNew, "kills landed only before (or only after) the rename: \(sawOld) \(sawNew)")
+    }
+
+    /// The trainer SIGKILLed at 12 seeded moments, each time resumed from what it left: after every
+    /// kill each checkpoint under its final name passes --verify and nothing else but temporary
+    /// files is left; the run still ends with the uninterrupted run's bytes.
+    @Test func aKilledTrainerLeavesOnlyCompleteCheckpoints() throws {
+        let root = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let steps = 30
+        let straight = root.appendingPathComponent("straight")
+        let started = Date()
+        let r = try CLI.run("quietstar-train", TrainCLITests.pretrainArguments(straight, steps: steps))
+        try #require(r.status == 0, "\(r.stderrText)")
+        let duration = UInt64(Date().timeIntervalSince(started) * 1e6)
+        let want = try Data(contentsOf: TrainCLITests.checkpoint(straight, steps))
+
+        let dir = root.appendingPathComponent("killed")
+        var moments = Moments(state: 41)
+        var kills = 0, finished = false
+        for _ in 0..<12 where !finished {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            let resume = names.contains { $0.hasPrefix("checkpoint-") && $0.hasSuffix(".qstar") }
+            if !resume { try? FileManager.default.removeItem(at: dir) }
+            let arguments = resume ? ["pretrain", "--resume", dir.path, "--threads", "1"]
+                                   : TrainCLITests.pretrainArguments(dir, steps: steps)
+            // A resumed run has less left to do: kill within the first quarter of a whole run's time.
+            finished = try Self.killed("quietstar-train", arguments, after: moments.next(below: duration / 4 + 1))
+            kills += finished ? 0 : 1
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            for name in left where name.hasSuffix(".qstar") && !name.contains(".tmp-") {
+                #expect(try Self.verify(dir.appendingPathComponent(name).path), "\(name) after kill \(kills)")
+            }
+            let known = left.allSatisfy { $0.contains(".tmp-") || $0.hasSuffix(".qstar") || $0 == "metrics.jsonl" || $0.hasSuffix(".json") }
+            #expect(known, "\(left)")
+        }
+        #expect(kills >= 4, "most kills should land while the trainer runs (\(kills) in a \(duration) us run)")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        if !names.contains(where: { $0.hasPrefix("checkpoint-") }) { try? FileManager.default.removeItem(at: dir) }
+        let last = names.contains(where: { $0.hasPrefix("checkpoint-") })
+            ? try CLI.run("quietstar-train", ["pretrain", "--resume", dir.path, "--threads", "1"])
+            : try CLI.run("quietstar-train", TrainCLITests.pretrainArguments(dir, steps: steps))
+        #expect(last.status == 0, "\(last.stderrText)")
+        #expect(try Data(contentsOf: TrainCLITests.checkpoint(dir, steps)) == want)
     }
 }
