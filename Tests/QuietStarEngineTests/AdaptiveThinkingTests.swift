@@ -28,19 +28,8 @@ import Testing
 
     private func generate(_ lm: LanguageModel, _ prompts: [String], lines: [Int]? = nil, batchSize: Int,
                           stepTokens: Int = 64, temperature: Double, _ t: ThoughtOptions) throws -> [ThoughtCompletion] {
-        var options = GenerationOptions()
-        options.maxTokens = 8
-        options.ignoreEndOfSequence = true
-        options.batchSize = batchSize
-        options.maxStepTokens = stepTokens
-        options.sampling = SamplingOptions(temperature: temperature)
-        options.seed = 5
-        let generator = try ThoughtGenerator(model: lm, options: options, thoughtOptions: t)
-        let indices = lines ?? Array(prompts.indices)
-        var source = zip(indices, prompts).map { LineRequest(line: $0, tag: $0, text: .success($1)) }.makeIterator()
-        var out: [ThoughtCompletion] = []
-        generator.run(&source, emit: { out.append(try! $0.result.get()) })
-        return out
+        try thoughtCompletions(lm, lm.thoughts!, prompts, lines: lines, batchSize: batchSize, stepTokens: stepTokens,
+                               temperature: temperature, thought: t)
     }
 
     @Test func rulesParseAndDecide() {
@@ -146,7 +135,7 @@ import Testing
         never.when = .never
         let got = try generate(lm, texts, batchSize: 2, temperature: 0, never)
         var options = GenerationOptions()
-        options.maxTokens = 8
+        options.maxTokens = 6
         options.ignoreEndOfSequence = true
         options.sampling = SamplingOptions(temperature: 0, suppressedTokens: thoughts.markerIds)
         let plain = try Generator(model: lm, options: options).generate(texts).map { try $0.get() }

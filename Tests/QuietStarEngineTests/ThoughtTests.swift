@@ -33,7 +33,8 @@ private func scores(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ texts:
     return out
 }
 
-private func thoughtCompletions(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ prompts: [String], lines: [Int]? = nil,
+/// Thought generation of `prompts` (6 tokens, EOS ignored, output seed 11); AdaptiveThinkingTests uses it too.
+func thoughtCompletions(_ lm: LanguageModel, _ thoughts: ThoughtParameters, _ prompts: [String], lines: [Int]? = nil,
                                 batchSize: Int, stepTokens: Int = 64, temperature: Double = 0.8,
                                 thought: ThoughtOptions) throws -> [ThoughtCompletion] {
     var options = GenerationOptions()
