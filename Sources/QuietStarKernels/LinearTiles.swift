@@ -29,6 +29,11 @@ enum LinearTiles {
 
     static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        // One row of compressed weights: decode in registers (same bits, no scratch round trip).
+        if m == 1 && weight.encoding != .f32 {
+            LinearRow.forward(x: x, weight: weight, bias: bias, out: out)
+            return
+        }
         let nOut = weight.rows, nIn = weight.cols
         let rowBlocks = (m + blockRows - 1) / blockRows
         let colBlocks = (nOut + blockCols - 1) / blockCols

@@ -103,9 +103,10 @@ import Testing
 /// The promise `Linear.forward` makes to the model: a row's output bits depend on that row alone,
 /// not on how many rows share the call or where the row sits among them. Shapes cross every seam
 /// of the tiling: ragged 3-row and 4-column tiles, several row and column blocks, several passes
-/// over the columns, and (for f32) a column count that is not a multiple of the SIMD width.
+/// over the columns, a column count that is not a multiple of the SIMD width, and single rows of
+/// compressed weights (LinearRow, the batch-1 decode kernel) against the same rows in the tiles.
 @Suite struct LinearBatchInvarianceTests {
-    @Test(arguments: [(DType.f32, 1061), (.f32, 1088), (.f16, 1088), (.bf16, 520), (.q8_0, 1088)])
+    @Test(arguments: [(DType.f32, 1061), (.f32, 1088), (.f16, 1088), (.f16, 1061), (.bf16, 520), (.bf16, 1061), (.q8_0, 1088)])
     func rowBitsDependOnTheRowAlone(dtype: DType, nIn: Int) {
         var rng = SplitMix64(seed: 77)
         let m = 101, nOut = 70
