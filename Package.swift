@@ -21,7 +21,10 @@ var targets: [Target] = [
     // The .qstar container: knows nothing about transformers.
     .target(name: "QuietStarFormat", dependencies: ["CZstd"], swiftSettings: fastMath),
     // The numeric floor: forward (and backward) kernels on unsafe buffers.
-    .target(name: "QuietStarKernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+    // AVX-512 bodies of hot kernels, chosen at run time (per-function target attributes: one
+    // binary for every x86-64 CPU); their Swift twins define the arithmetic.
+    .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+    .target(name: "QuietStarKernels", dependencies: ["CBLAS", "CKernels"], swiftSettings: fastMath),
     // The checkpoint conventions (spec section 12): llama.* config, tensor names and shapes,
     // quietstar.* keys, training-state names. Above the container, below everything that reads a model.
     .target(name: "QuietStarCheckpoint", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),

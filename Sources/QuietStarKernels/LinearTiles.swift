@@ -1,3 +1,4 @@
+import CKernels
 /// The batch-invariant kernel behind `Linear.forward`: `out[i, j] = Σ_k x[i, k] · W[j, k] + b[j]`
 /// with both operands read along `k` (the `[out, in]` layout the checkpoint stores, so nothing is
 /// packed or transposed).
@@ -28,7 +29,8 @@ enum LinearTiles {
     static let depth = 1024
 
     static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
-                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch) {
+                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch,
+                        isa: KernelISA = .current) {
         // One row of compressed weights: decode in registers (same bits, no scratch round trip).
         if m == 1 && weight.encoding != .f32 {
             LinearRow.forward(x: x, weight: weight, bias: bias, out: out)
@@ -46,7 +48,7 @@ enum LinearTiles {
         let parkedFloats = passes > 1 ? blockRows * blockCols * 8 : 0
         let perChunk = decodedFloats + parkedFloats
         let buffers = scratch.floats(max(1, chunks * perChunk), slot: Linear.scratchSlots.lowerBound)
-        let work = Work(x: x, m: m, weight: weight, bias: bias, out: out, passes: passes)
+        let work = Work(x: x, m: m, weight: weight, bias: bias, out: out, passes: passes, isa: isa)
         Threads.parallelFor(chunks) { c in
             let decoded = buffers + c * perChunk
             let parked = UnsafeMutableRawPointer(decoded + decodedFloats).assumingMemoryBound(to: F8.self)
@@ -70,6 +72,7 @@ enum LinearTiles {
         let bias: UnsafePointer<Float>?
         let out: UnsafeMutablePointer<Float>
         let passes: Int
+        let isa: KernelISA
 
         /// Computes outputs `[rowBlock * blockRows, +blockRows) x [colBlock * blockCols, +blockCols)`.
         /// `isDecoded`: `decoded` already holds this block's weight rows (single pass only).
@@ -94,6 +97,14 @@ enum LinearTiles {
                     }
                     w = UnsafePointer(decoded)
                     ldw = depth
+                }
+                if isa == .avx512 {
+                    // The same per-element arithmetic in 6 x 8 tiles of 512-bit registers.
+                    qs_linear_pass_avx512(x + i0 * nIn + k0, Int64(nIn), Int64(i1 - i0), w, Int64(ldw), Int64(j1 - j0),
+                                          Int64(count), UnsafeMutableRawPointer(parked).assumingMemoryBound(to: Float.self),
+                                          Int64(blockCols), out + i0 * nOut + j0, Int64(nOut), bias.map { $0 + j0 },
+                                          phase.first ? 1 : 0, phase.last ? 1 : 0)
+                    continue
                 }
                 var j = j0
                 while j < j1 {

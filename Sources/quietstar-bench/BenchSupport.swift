@@ -190,6 +190,7 @@ enum Machine {
         fields.append(("memory_gib", .double(Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30))))
         fields.append(("openblas", .string(openBLASConfig())))
         fields.append(("cpu_flags", .string(cpuFlags())))
+        fields.append(("isa", .string(KernelISA.current.rawValue)))
         #if DEBUG
         fields.append(("build", "debug"))
         #else

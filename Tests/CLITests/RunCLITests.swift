@@ -401,6 +401,31 @@ import Testing
         }
     }
 
+    /// Forcing the kernels' instruction-set path (`QUIETSTAR_ISA`) changes no output byte: the
+    /// AVX-512 tiles and the AVX2 (baseline) tiles compute every element in the same order.
+    /// Scoring with thoughts and sampled generation with thoughts, per path, same bytes.
+    @Test func everyKernelPathWritesTheSameBytes() throws {
+        let m = try Model()
+        let input = Data("The quick brown fox jumps over the lazy dog.\nOnce upon a time\n12 + 34 =".utf8)
+        let commands = [
+            ["score", "--model", m.path, "--format", "jsonl", "--per-token", "--thoughts", "--thought-tokens", "3", "--batch-size", "3"],
+            ["generate", "--model", m.path, "--format", "jsonl", "--thoughts", "--thought-tokens", "2", "--max-tokens", "6",
+             "--temperature", "0.8", "--seed", "5"],
+        ]
+        for command in commands {
+            var outputs: [String: Data] = [:]
+            for isa in ["avx2", "avx512", "auto"] {
+                var environment = ProcessInfo.processInfo.environment
+                environment["QUIETSTAR_ISA"] = isa
+                let r = try CLI.run("quietstar-run", command, stdin: input, environment: environment)
+                #expect(r.status == 0, "\(isa): \(r.stderrText)")
+                outputs[isa] = r.stdout
+            }
+            #expect(!(outputs["avx2"] ?? Data()).isEmpty)
+            #expect(outputs["avx2"] == outputs["avx512"] && outputs["avx2"] == outputs["auto"], "\(command[0]): output depends on the kernel path")
+        }
+    }
+
     /// With thoughts too, a line's result does not wait for more input (as `RunCLITests`).
     @Test(arguments: [["generate", "--max-tokens", "2"], ["score"]])
     func resultsAppearBeforeInputEnds(_ command: [String]) throws {

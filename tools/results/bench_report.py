@@ -27,8 +27,9 @@ def main():
            "`tools/results/bench_report.py`); one run, one machine. Re-run it before comparing: numbers from another "
            "run or a busy machine are not comparable. Ratios are against baselines measured in the same run.", "",
            "## Machine", "",
-           f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; kernel ISA path: "
-           f"`{machine['cpu_flags']}` (compiled for x86-64 Haswell: AVX2 + FMA + F16C; AVX-512 paths are not built yet)",
+           f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; flags `{machine['cpu_flags']}`; "
+           f"kernel path `{machine.get('isa', 'baseline')}` (Swift kernels built for x86-64 Haswell: AVX2 + FMA + F16C; the "
+           f"tiled matrix product also has AVX-512 bodies chosen at run time, `QUIETSTAR_ISA` overrides)",
            f"- BLAS: {machine['openblas']}"]
     for r in by("sgemm"):
         if r["m"] == r["n"] == r["k"]:

@@ -1,0 +1,39 @@
+#ifndef QUIETSTAR_CKERNELS_H
+#define QUIETSTAR_CKERNELS_H
+
+/// Hot loops that need instructions the Swift targets are not compiled for (AVX-512), each
+/// behind a run-time CPU check: SwiftPM builds a whole Swift module for one target CPU, while
+/// clang's per-function `target` attribute lets one binary carry an AVX2 and an AVX-512 body.
+/// The arithmetic of every function here is defined by its Swift twin (named in its comment),
+/// lane for lane, so which one runs never changes an output bit.
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this CPU (and the OS, which must save the zmm state) runs AVX-512 F, DQ and VL,
+/// the subsets `qs_linear_pass_avx512` uses; 0 otherwise and on every non-x86-64 machine.
+int qs_cpu_has_avx512(void);
+
+/// One pass of `LinearTiles.Work.block` over an f32 weight slice, on AVX-512: for every input
+/// row r < rows and weight row c < cols, eight accumulator lanes (lane l adds columns l, l+8,
+/// ... of this pass, in order, a zero-padded last step covering count % 8), started at zero
+/// (`first`) or from `parked`, then either parked again or (`last`) folded as
+/// ((l0+l4)+(l1+l5))+((l2+l6)+(l3+l7)), plus bias[c] (or +0), into out[r * ldo + c].
+/// `parked` holds row r, weight row c's eight lanes at parked + (r * ldp + c) * 8.
+/// Two weight rows share one 512-bit register (their 8-lane accumulators side by side), so
+/// the per-element order is the 8-lane order of the AVX2 kernel. Does nothing (and must not be
+/// called) where `qs_cpu_has_avx512` is 0.
+void qs_linear_pass_avx512(const float *x, int64_t ldx, int64_t rows,
+                           const float *w, int64_t ldw, int64_t cols, int64_t count,
+                           float *parked, int64_t ldp,
+                           float *out, int64_t ldo, const float *bias,
+                           int first, int last);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
