@@ -67,7 +67,7 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
                          "QuietStarSTaR", "QuietStarJSON",
                          "QuietStarCLI", argumentParser]),
     ("quietstar-bench", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarModel", "QuietStarEngine",
-                         "QuietStarTraining", "CBLAS",
+                         "QuietStarTraining", "CBLAS", "CKernels",
                          argumentParser]),
 ]
 targets += executables.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, swiftSettings: fastMath) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CBLAS
+import CKernels
 import Foundation
 import QuietStarKernels
 
@@ -247,6 +248,21 @@ enum Baseline {
         measureSgemm(m: 1024, n: 1024, k: 1024, threads: Threads.count, minTime: minTime).gflops
     }
 
+    /// The machine's FMA peak in GFLOP/s for one instruction-set path (`qs_fma_probe_*`: 12
+    /// independent register FMA chains per thread, one probe per worker): the ceiling a matrix
+    /// product on that path can approach, independent of any BLAS build.
+    static func measureFMAPeak(avx512: Bool, threads: Int, minTime: Double) -> Double {
+        let iterations: Int64 = 2_000_000
+        let lanes = avx512 ? 16.0 : 8.0
+        let sink = BenchBuffer<Float>(zeros: 64 * max(1, threads))
+        let timing = Bench.measure(warmup: 1, minTime: minTime, minRepeats: 3) {
+            Threads.parallelFor(threads) { c in
+                sink.pointer[64 * c] = avx512 ? qs_fma_probe_avx512(iterations) : qs_fma_probe_avx2(iterations)
+            }
+        }
+        return Double(threads) * Double(iterations) * 12 * lanes * 2 / timing.best / 1e9
+    }
+
     /// Copy bandwidth in GB/s, STREAM convention (bytes read + bytes written per second), of
     /// `memcpy` over `bytes`-sized buffers (far larger than the caches), split over `threads`.
     static func measureCopyBandwidth(bytes: Int = 256 << 20, threads: Int? = nil, minTime: Double) -> Double {
@@ -314,6 +330,12 @@ struct SgemmBench: ParsableCommand {
                 let r = Baseline.measureSgemm(m: m, n: n, k: k, threads: threads, minTime: minTime)
                 BenchOutput.emit([("bench", "sgemm"), ("m", .int(m)), ("n", .int(n)), ("k", .int(k)),
                                   ("threads", .int(threads)), ("gflops", .double(r.gflops))] + r.timing.fields)
+            }
+        }
+        for threads in Set([1, all]).sorted() {
+            for (name, wide) in [("avx2", false), ("avx512", true)] where !wide || KernelISA.avx512.isSupported {
+                BenchOutput.emit([("bench", "fma_peak"), ("isa", .string(name)), ("threads", .int(threads)),
+                                  ("gflops", .double(Baseline.measureFMAPeak(avx512: wide, threads: threads, minTime: minTime)))])
             }
         }
         let bytes = options.quick ? 16 << 20 : 256 << 20

@@ -47,6 +47,10 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Tokens already cached per line when decoding.")
     var context: Int = 128
 
+    @Option(help: ArgumentHelp("Measure this checkpoint instead of the random model (--dtype is then the file's).",
+                               discussion: "tools/bench compare uses it to run our engine and llama.cpp on the same weights."))
+    var model: String?
+
     func run() throws {
         let minTime = options.apply()
         guard let weightType = DType(name: dtype), weightType.isFloatingPoint else {
@@ -54,26 +58,36 @@ struct EngineBench: ParsableCommand {
         }
         Machine.emitInfo(subcommand: "engine")
         let quick = options.quick
+        if let model {
+            let file = try QStarFile.open(path: model)
+            let config = try ModelConfig(metadata: file.metadata)
+            try measure(config: config, file: file, path: model, minTime: minTime, quick: quick)
+            return
+        }
         // hidden 512, 6 layers, 8 heads of 64, SwiGLU 1536, vocabulary 8192 tied: 24.6M parameters.
         let config = quick
             ? ModelConfig(vocabSize: 1024, hiddenSize: 128, layerCount: 2, headCount: 4, kvHeadCount: 4, headDim: 32,
                           intermediateSize: 384, contextLength: 1024, tieEmbeddings: true)
             : ModelConfig(vocabSize: 8192, hiddenSize: 512, layerCount: 6, headCount: 8, kvHeadCount: 8, headDim: 64,
                           intermediateSize: 1536, contextLength: 1024, tieEmbeddings: true)
-        let parameters = config.layerMatrixParameters + config.vocabSize * config.hiddenSize
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("quietstar-engine-bench-\(getpid()).qstar").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try RandomModel.write(to: path, config: config, dtype: weightType, seed: 1,
                               extraMetadata: RandomModel.byteTokenizerMetadata)
-        let file = try QStarFile.open(path: path)
+        try measure(config: config, file: try QStarFile.open(path: path), path: path, minTime: minTime, quick: quick)
+    }
+
+    func measure(config: ModelConfig, file: QStarFile, path: String, minTime: Double, quick: Bool) throws {
+        let parameters = config.layerMatrixParameters + config.vocabSize * config.hiddenSize
         let weights = try ModelWeights(file: file, config: config)
+        let weightType = weights.layers.first?.q.encoding.rawValue ?? weights.output.encoding.rawValue
         let transformer = Transformer(weights: weights)
 
         let peak = Baseline.measureSgemmPeak(minTime: minTime)
         let copy = Baseline.measureCopyBandwidth(bytes: quick ? 16 << 20 : 256 << 20, minTime: minTime)
         BenchOutput.emit([("bench", "engine_baseline"), ("sgemm_peak_gflops", .double(peak)),
                           ("copy_gb_per_s", .double(copy)), ("threads", .int(Threads.count))])
-        BenchOutput.emit([("bench", "engine_model"), ("parameters", .int(parameters)), ("dtype", .string(weightType.name)),
+        BenchOutput.emit([("bench", "engine_model"), ("parameters", .int(parameters)), ("dtype", .string(weightType)),
                           ("hidden", .int(config.hiddenSize)), ("layers", .int(config.layerCount)),
                           ("heads", .int(config.headCount)), ("intermediate", .int(config.intermediateSize)),
                           ("vocab", .int(config.vocabSize)), ("weight_bytes_per_token", .int(weights.bytesPerToken))])

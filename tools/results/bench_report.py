@@ -7,6 +7,7 @@ Every figure comes from that one run: ratios are against the baselines (sgemm pe
 bandwidth) the same run measured, so the page says how close to the machine each path gets.
 """
 import json
+import os
 import sys
 
 
@@ -34,6 +35,8 @@ def main():
     for r in by("sgemm"):
         if r["m"] == r["n"] == r["k"]:
             out.append(f"- `cblas_sgemm` {r['m']}^3, {r['threads']} thread(s): {fmt(r['gflops'])} GFLOP/s")
+    for r in by("fma_peak"):
+        out.append(f"- FMA peak ({r['isa']} registers, our probe), {r['threads']} thread(s): {fmt(r['gflops'])} GFLOP/s")
     for r in by("memory"):
         out.append(f"- memory {r['kind']}, {r['threads']} thread(s): {fmt(r['gb_per_s'])} GB/s")
 
@@ -93,7 +96,15 @@ def main():
     torch = by("train", implementation="pytorch") + by("train_quietstar", implementation="pytorch")
     out += ["", "PyTorch columns: " + ("measured in this run." if torch else
             "not in this run (`quietstar-bench train --pytorch PYTHON` adds them; docs/results.md has the last comparison)."),
-            "llama.cpp columns: not in this run (no `tools/bench compare` yet; see the performance issue).", ""]
+            ""]
+    compare = os.path.join(os.path.dirname(sys.argv[1]), "compare.jsonl")
+    if os.path.exists(compare):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import compare_report
+        out += ["## Against llama.cpp (`tools/bench compare`)", "",
+                compare_report.table([json.loads(l) for l in open(compare) if l.strip()]), ""]
+    else:
+        out += ["llama.cpp: no `compare.jsonl` beside this run's JSON (`tools/bench compare` writes it).", ""]
     print("\n".join(out))
 
 

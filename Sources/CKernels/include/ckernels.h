@@ -32,6 +32,12 @@ void qs_linear_pass_avx512(const float *x, int64_t ldx, int64_t rows,
                            float *out, int64_t ldo, const float *bias,
                            int first, int last);
 
+/// FMA throughput probes for benchmarks: `iterations` x 12 independent vector FMAs (8 lanes for
+/// AVX2, 16 for AVX-512: 2 FLOPs per lane each). Call the AVX-512 one only where
+/// `qs_cpu_has_avx512` is 1; on non-x86-64 machines both return at once.
+float qs_fma_probe_avx2(int64_t iterations);
+float qs_fma_probe_avx512(int64_t iterations);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Renders `tools/bench compare`'s JSON lines (compare.jsonl) as a markdown table: our engine and
+llama.cpp on the same weights, per model, dtype and workload, with the ratio (plain Python 3).
+
+    python3 tools/results/compare_report.py docs/compare.jsonl
+
+bench_report.py includes this table in docs/benchmarks.md when compare.jsonl sits beside
+benchmarks.jsonl.
+"""
+import json
+import sys
+
+
+def table(rows):
+    machine = next((r for r in rows if r.get("bench") == "machine"), {})
+    models = []
+    for r in rows:
+        if r.get("model") and r["model"] not in models:
+            models.append(r["model"])
+    out = [f"Same weights, same machine ({machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, our kernel path "
+           f"`{machine.get('isa', '?')}`), {machine.get('threads', '?')} threads each, one run of `tools/bench compare`. "
+           "llama.cpp built from the llama-cpp-python 0.3.36 sdist with GGML_NATIVE=ON. Prefill: 64 lines x 128 tokens "
+           "(llama.cpp: batched-bench S_PP, npl 64); decode 64: one token for each of 64 lines (batched-bench S_TG, "
+           "128 + 32 tokens deep); decode 1: one line (llama-bench tg128; ours 128 tokens deep).", "",
+           "| model | dtype | workload | QuietStar tok/s | llama.cpp tok/s | ratio |", "|---|---|---|---|---|---|"]
+    for model in models:
+        mine = [r for r in rows if r.get("model") == model and r.get("engine") == "quietstar"]
+        theirs = [r for r in rows if r.get("model") == model and r.get("engine") == "llama.cpp"]
+        info = next((r for r in mine if r.get("bench") == "engine_model"), {})
+        dtype = info.get("dtype", "?")
+        def ours(bench, batch=None):
+            for r in mine:
+                if r.get("bench") == bench and (batch is None or r.get("batch") == batch):
+                    return r.get("tokens_per_s")
+        bb = next((r for r in theirs if r.get("bench") == "batched-bench"), {})
+        lb = next((r for r in theirs if r.get("bench") == "llama-bench" and r.get("n_gen", 0) > 0), {})
+        for workload, a, b in (("prefill 64 x 128", ours("engine_prefill"), bb.get("speed_pp")),
+                               ("decode batch 64", ours("engine_decode", 64), bb.get("speed_tg")),
+                               ("decode batch 1", ours("engine_decode", 1), lb.get("avg_ts"))):
+            ratio = f"{a / b:.2f}x" if a and b else "-"
+            out.append(f"| {model} | {dtype} | {workload} | {a:,.0f} | {b:,.0f} | {ratio} |" if a and b else
+                       f"| {model} | {dtype} | {workload} | {a or '-'} | {b or '-'} | - |")
+    return "\n".join(out)
+
+
+def main():
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
