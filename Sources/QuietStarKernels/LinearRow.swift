@@ -1,3 +1,4 @@
+import CKernels
 /// `LinearTiles` for one input row and f16, bf16 or Q8_0 weights: batch-1 decode, where the
 /// whole cost is reading the weights once.
 ///
@@ -16,12 +17,24 @@ enum LinearRow {
     static let chunkRows = 64
 
     static func forward(x: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
-                        out: UnsafeMutablePointer<Float>) {
+                        out: UnsafeMutablePointer<Float>, isa: KernelISA = .current) {
         precondition(weight.encoding != .f32, "LinearRow: f32 weights take the tiled kernel in place")
         let nOut = weight.rows
         let items = (nOut + chunkRows - 1) / chunkRows
         let chunks = min(items, Threads.count == 1 ? 1 : Threads.count * 4)
         Threads.parallelFor(chunks) { c in
+            if isa == .avx512 {
+                // The same arithmetic, 16 rows per tile in 512-bit registers, next rows prefetched.
+                let first = items * c / chunks * chunkRows, end = min(nOut, items * (c + 1) / chunks * chunkRows)
+                let code: Int32 = switch weight.encoding {
+                case .f16: Int32(QS_ENCODING_F16)
+                case .bf16: Int32(QS_ENCODING_BF16)
+                default: Int32(QS_ENCODING_Q8_0)
+                }
+                qs_linear_rows_avx512(x, Int64(weight.cols), weight.base, Int64(weight.rowBytes), code,
+                                      Int64(first), Int64(end), bias, out)
+                return
+            }
             for item in (items * c / chunks)..<(items * (c + 1) / chunks) {
                 var j = item * chunkRows
                 let end = min(nOut, j + chunkRows)

@@ -33,7 +33,7 @@ enum LinearTiles {
                         isa: KernelISA = .current) {
         // One row of compressed weights: decode in registers (same bits, no scratch round trip).
         if m == 1 && weight.encoding != .f32 {
-            LinearRow.forward(x: x, weight: weight, bias: bias, out: out)
+            LinearRow.forward(x: x, weight: weight, bias: bias, out: out, isa: isa)
             return
         }
         let nOut = weight.rows, nIn = weight.cols

@@ -4,12 +4,14 @@ import Testing
 @testable import QuietStarKernels
 
 /// Every instruction-set path computes the same bits: the AVX-512 tiles against the baseline
-/// (Swift SIMD, AVX2) tiles on shapes that hit every edge of both tilings (ragged 6-row and
+/// (Swift SIMD, AVX2) tiles, and for one input row of compressed weights the AVX-512 row kernel
+/// against LinearRow, on shapes that hit every edge of both tilings (ragged 6-row and
 /// 3-row tiles, ragged 8- and 4-column tiles, several row and column blocks, one and several
 /// passes over the columns, a column tail that is not a multiple of 8, with and without bias,
 /// and values whose sums cancel to signed zeros).
 @Suite struct KernelISATests {
     static let shapes: [(m: Int, nOut: Int, nIn: Int)] = [
+        (1, 1, 7), (1, 5, 37), (1, 70, 1061), (1, 130, 520), (1, 33, 64),
         (2, 1, 7), (5, 13, 37), (13, 70, 64), (49, 130, 1061), (101, 70, 1088), (7, 9, 2100), (96, 128, 96),
     ]
 
@@ -25,7 +27,7 @@ import Testing
             var rng = SplitMix64(seed: UInt64(seed))
             var x = rng.floats(shape.m * nIn)
             // A row of exact zeros and one of -0: their sums are signed zeros the fold must keep.
-            for k in 0..<nIn { x[k] = 0; if shape.m > 1 { x[nIn + k] = -0.0 } }
+            if shape.m > 1 { for k in 0..<nIn { x[k] = 0; x[nIn + k] = -0.0 } }
             let values = rng.floats(shape.nOut * nIn, scale: 0.5), bias = rng.floats(shape.nOut)
             var raw = [UInt8](repeating: 0, count: Convert.byteCount(WeightEncoding(dtype), count: shape.nOut * nIn))
             values.withUnsafeBufferPointer { src in raw.withUnsafeMutableBytes { DTypeCodec.encode(src, as: dtype, into: $0) } }

@@ -32,6 +32,19 @@ void qs_linear_pass_avx512(const float *x, int64_t ldx, int64_t rows,
                            float *out, int64_t ldo, const float *bias,
                            int first, int last);
 
+/// Weight encodings of `qs_linear_rows_avx512` (Swift's `WeightEncoding`).
+enum { QS_ENCODING_F16 = 1, QS_ENCODING_BF16 = 2, QS_ENCODING_Q8_0 = 3 };
+
+/// `LinearRow.forward`'s work for weight rows first..<end on AVX-512: out[j] = x . row j (+ bias[j]
+/// or +0) for one input row and f16, bf16 or Q8_0 rows `row_bytes` apart, each row decoded in
+/// registers, with LinearRow's arithmetic lane for lane (eight accumulator lanes, lane l adding
+/// columns l, l+8, ... of the decoded f32 value; Q8_0 values multiplied by their block scale
+/// first; a zero-padded tail; `fold4`'s tree, then the bias). Sixteen rows per tile, the next
+/// tile's bytes prefetched while this one computes: four parallel row streams of 16-byte loads
+/// were latency-bound at a third of f32's bandwidth.
+void qs_linear_rows_avx512(const float *x, int64_t n, const void *weights, int64_t row_bytes,
+                           int encoding, int64_t first, int64_t end, const float *bias, float *out);
+
 /// FMA throughput probes for benchmarks: `iterations` x 12 independent vector FMAs (8 lanes for
 /// AVX2, 16 for AVX-512: 2 FLOPs per lane each). Call the AVX-512 one only where
 /// `qs_cpu_has_avx512` is 1; on non-x86-64 machines both return at once.
