@@ -86,7 +86,7 @@ enum ModelLocator {
         guard let path = resolve(explicit) else {
             StandardError.report("quietstar-run", """
                 no model: pass --model M.qstar (or set QUIETSTAR_MODEL). No bundled default model is \
-                installed yet (looked for \(bundledCandidates.joined(separator: ", "))). \
+                installed (looked for \(bundledCandidates.joined(separator: ", ")); tools/demo installs one). \
                 `quietstar-convert from-hf DIR -o M.qstar` makes a model from a Hugging Face folder.
                 """)
             throw ExitCode(ExitStatus.missingInput.rawValue)

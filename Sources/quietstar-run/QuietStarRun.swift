@@ -30,7 +30,12 @@ struct QuietStarRun: ParsableCommand {
               quietstar-run generate --model m.qstar --shard 2/4 big.txt > part2.txt
 
             The model is --model, else $QUIETSTAR_MODEL, else the bundled default \
-            model (none is installed yet).
+            model: default.qstar beside the executable or in ../share/quietstar/ \
+            (tools/demo installs fixtures/default/quietstar-arithmetic.qstar there).
+
+            Environment: QUIETSTAR_ISA=avx2|avx512|auto picks the kernels' instruction \
+            set (default: the best this CPU runs). Every path writes the same bytes; \
+            only the speed differs.
 
             Exit status:
               0   every line succeeded
