@@ -15,7 +15,8 @@ lines), so every line keeps its place in the input: its JSONL "line", and the se
 sampled tokens and thoughts, which come from the line's index. quietstar-run writes one record
 per line of its shard in order, so partition K's j-th output is line K + jN's; a second shuffle
 puts the records back in input order, and the driver streams them to --output partition by
-partition. The model is shipped to the workers with sc.addFile and opened where SparkFiles puts
+partition. Exit status: 0, or 1 as quietstar-run's when some lines failed (their error records
+are in the output); 2 when the job failed (a quietstar-run exited with another status). The model is shipped to the workers with sc.addFile and opened where SparkFiles puts
 it.
 """
 import argparse
@@ -27,6 +28,8 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext, SparkFiles
 
 HERE = Path(__file__).resolve().parent
+# How pipe-shard reports quietstar-run's exit status, on the partition's last output line.
+STATUS_MARK = "\x1eexit "
 
 
 def shard_stream(k, n, model_name, numbered):
@@ -40,6 +43,29 @@ def shard_stream(k, n, model_name, numbered):
             position += 1
         yield line
         position += 1
+
+
+def numbered_outputs(k, n, lines, failed):
+    """Partition k's output lines as (input index, line): its j-th line answers input line
+    k + j*n. The last line is pipe-shard's exit report: status 1 (some lines failed, their error
+    records in place) is counted in `failed`; any other failure fails the task, and so the job."""
+    status = None
+    j = 0
+    for line in lines:
+        if STATUS_MARK in line:
+            before, _, report = line.partition(STATUS_MARK)
+            if before:
+                raise RuntimeError(f"partition {k}: quietstar-run's output ends in a torn line")
+            status = int(report.split()[-1])
+            continue
+        yield k + j * n, line
+        j += 1
+    if status is None:
+        raise RuntimeError(f"partition {k}: no exit status from pipe-shard")
+    if status == 1:
+        failed.add(1)
+    elif status != 0:
+        raise RuntimeError(f"partition {k}: quietstar-run exited with status {status} (its stderr is in the worker's log)")
 
 
 def main():
@@ -75,21 +101,33 @@ def main():
     streams = by_shard.mapPartitionsWithIndex(lambda k, it: shard_stream(k, n, model.name, it))
     command = shlex.join([str(HERE / "pipe-shard"), a.bin, *args])
     outputs = streams.pipe(command, checkCode=True)
-    numbered = outputs.mapPartitionsWithIndex(lambda k, it: ((k + j * n, out) for j, out in enumerate(it)))
+    failed = sc.accumulator(0)
+    numbered = outputs.mapPartitionsWithIndex(lambda k, it: numbered_outputs(k, n, it, failed))
     # Contiguous ranges of input positions, so partition order is input order.
     ordered = numbered.repartitionAndSortWithinPartitions(n, partitionFunc=lambda i: i * n // max(total, 1))
     written = 0
-    with open(a.output, "w", encoding="utf-8", newline="\n") as f:
-        for i, record in ordered.toLocalIterator():
-            if i != written:
-                sys.exit(f"quietstar_spark: no output for input line {written + 1}")
-            f.write(record + "\n")
-            written += 1
+    try:
+        with open(a.output, "w", encoding="utf-8", newline="\n") as f:
+            for i, record in ordered.toLocalIterator():
+                if i != written:
+                    sys.exit(f"quietstar_spark: no output for input line {written + 1}")
+                f.write(record + "\n")
+                written += 1
+    except Exception as error:  # a failed task: Spark's Java trace says which, the cause is one line
+        cause = next((l for l in str(error).splitlines() if l.strip().startswith("RuntimeError:")), str(error).splitlines()[0])
+        print(f"quietstar_spark: the job failed: {cause.strip()}", file=sys.stderr)
+        sys.exit(2)
+    shards_with_failures = failed.value
     sc.stop()
     if written != total:
         sys.exit(f"quietstar_spark: {written} output lines for {total} input lines")
     print(f"quietstar_spark: {total} lines through {n} quietstar-run processes on {a.master} "
           f"in {time.monotonic() - started:.1f} s (Spark start included) -> {a.output}", file=sys.stderr)
+    if shards_with_failures:
+        # As quietstar-run itself: the output is complete, the failed lines hold error records.
+        print(f"quietstar_spark: some lines failed in {shards_with_failures} of {n} shards "
+              "(error records written in their place)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
