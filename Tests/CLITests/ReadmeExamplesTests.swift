@@ -44,6 +44,37 @@ import Testing
                 "notRun lists blocks the README no longer has: \(Set(Self.notRun.keys).subtracting(skipped))")
     }
 
+    /// The parser and the shell hold up their side: marks, indented fences, output blocks that
+    /// belong to the example right before them (and only then), and a failing command anywhere in
+    /// a block, pipelines included, failing the block.
+    @Test func parserAndShellCatchWhatTheyMust() throws {
+        let doc = ReadmeDocument(parsing: """
+            Prose.
+            ```sh example
+            echo hi
+            ```
+
+            ```text output
+            hi
+            ```
+            - a list item:
+              ```sh not-example
+              slow
+              ```
+            More prose.
+            ```text output
+            orphan
+            ```
+            """)
+        #expect(doc.blocks.count == 3)
+        #expect(doc.blocks[0].isExample && doc.blocks[0].body == "echo hi\n" && doc.blocks[0].expectedOutput == "hi\n")
+        #expect(doc.blocks[1].isNotExample && doc.blocks[1].body == "slow\n" && doc.blocks[1].line == 10)
+        #expect(doc.blocks[2].isOutput, "an output block after prose is nobody's")
+        #expect(try ExampleShell.run("echo hi").stdout == "hi\n")
+        #expect(try ExampleShell.run("false\necho after").status != 0)
+        #expect(try ExampleShell.run("false | cat").status != 0)
+    }
+
     @Test(arguments: readme.blocks.filter(\.isExample))
     func exampleRuns(_ block: ReadmeBlock) throws {
         let result = try ExampleShell.run(block.body)
