@@ -52,6 +52,8 @@ var targets: [Target] = [
     .target(name: "QuietStarInterop",
             dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON"],
             swiftSettings: fastMath),
+    // GGUF (llama.cpp's format): a validating reader and ggml's dequantizers.
+    .target(name: "QuietStarGGUF", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),
 ]
 
 let executables: [(name: String, dependencies: [Target.Dependency])] = [
@@ -75,6 +77,7 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarCheckpointTests", ["QuietStarCheckpoint", "QuietStarFormat"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
+    ("QuietStarGGUFTests", ["QuietStarGGUF"]),
     ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
                              "QuietStarModelTestSupport"]),
