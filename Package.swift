@@ -49,11 +49,12 @@ var targets: [Target] = [
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
-    .target(name: "QuietStarInterop",
-            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON"],
-            swiftSettings: fastMath),
-    // GGUF (llama.cpp's format): a validating reader and ggml's dequantizers.
+    // GGUF (llama.cpp's format): a validating reader and ggml's dequantizers. The container
+    // only, like QuietStarFormat: what the names mean is Interop's job.
     .target(name: "QuietStarGGUF", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),
+    .target(name: "QuietStarInterop",
+            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON", "QuietStarGGUF"],
+            swiftSettings: fastMath),
 ]
 
 let executables: [(name: String, dependencies: [Target.Dependency])] = [
@@ -78,9 +79,10 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
     ("QuietStarGGUFTests", ["QuietStarGGUF"]),
-    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
+    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON",
+                               "QuietStarGGUF"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
-                             "QuietStarModelTestSupport"]),
+                             "QuietStarInterop", "QuietStarModelTestSupport"]),
     ("QuietStarEngineTests", ["QuietStarEngine", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
                               "QuietStarTokenizer", "QuietStarModelTestSupport"]),
     ("QuietStarTrainingTests", ["QuietStarTraining", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
