@@ -99,7 +99,9 @@ enum GGUFConfig {
         case let other:
             throw fail(prefix + "rope.scaling.type", "\"\(other)\" is not supported (none, linear)", .unsupported)
         }
-        let window = try int("attention.sliding_window", 0...(1 << 24), default: 0)
+        var window = try int("attention.sliding_window", 0...(1 << 24), default: 0)
+        // Our own exports keep a Mistral-style window llama.cpp's llama cannot express here.
+        if window == 0, let w = layout["quietstar.sliding_window"]?.unsignedValue, w <= 1 << 24 { window = Int(w) }
 
         func tokenId(_ key: String) -> Int32? {
             layout[key]?.unsignedValue.flatMap { $0 < UInt64(Int32.max) ? Int32($0) : nil }

@@ -6,8 +6,8 @@ import QuietStarGGUF
 /// their encodings with ours: Q8_0 is our q8_0 block for block).
 ///
 /// With `ropeHeads`, rows are read in Hugging Face order: llama.cpp's converter stores each
-/// head's q (or k) rows interleaved for its pairwise rotary, and this undoes it. In a head of
-/// `d` rows, stored row `2i + j` (i < d/2, j < 2) holds original row `j * d/2 + i`.
+/// head's q (or k) rows interleaved for its pairwise rotary, and this undoes it
+/// (`RopeRowOrder`).
 final class GGUFSource: TensorSource {
     let file: GGUFFile
     let info: GGUFTensorInfo
@@ -62,10 +62,7 @@ final class GGUFSource: TensorSource {
     @inline(__always)
     private func sourceRow(_ r: Int) -> Int {
         guard let heads = ropeHeads else { return r }
-        let d = rows / heads, half = d / 2
-        let head = r / d, within = r % d
-        let j = within / half, i = within % half
-        return head * d + 2 * i + j
+        return RopeRowOrder.stored(ofOriginal: r, rows: rows, heads: heads)
     }
 
     func read(_ range: Range<Int>, into out: UnsafeMutableBufferPointer<Float>) throws(InteropError) {

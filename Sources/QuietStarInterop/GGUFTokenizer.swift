@@ -1,3 +1,4 @@
+import QuietStarFormat
 import QuietStarGGUF
 import QuietStarTokenizer
 
@@ -122,6 +123,15 @@ enum GGUFTokenizer {
         spec.addEosToken = addEos
         do throws(TokenizerError) {
             try spec.validate()
+            // Our own exports name the exact pipeline stages (GGUFTokenizerExport.pipelineKeys).
+            if layout["quietstar.tokenizer.pre_tokenizer"] != nil {
+                var entries = spec.metadata.entries.filter { !GGUFTokenizerExport.pipelineKeys.contains($0.key) }
+                for (key, value) in layout.metadata where key.hasPrefix("quietstar.tokenizer.") {
+                    let ours = String(key.dropFirst("quietstar.".count))
+                    if GGUFTokenizerExport.pipelineKeys.contains(ours), let v = metadataValue(value) { entries.append((ours, v)) }
+                }
+                spec = try TokenizerSpec(metadata: Metadata(entries))
+            }
         } catch {
             throw fail("tokenizer.ggml.tokens", "the tokenizer is not one we can run: \(error)")
         }
@@ -167,6 +177,13 @@ enum GGUFTokenizer {
         }
         merges.sort { $0.score != $1.score ? $0.score > $1.score : $0.order < $1.order }
         return merges.map(\.merge)
+    }
+
+    /// A scalar GGUF value as our metadata value (the pipeline keys are strings and bools).
+    static func metadataValue(_ v: GGUFValue) -> MetadataValue? {
+        if let s = v.stringValue { return .string(s) }
+        if let b = v.boolValue { return .bool(b) }
+        return nil
     }
 
     /// A dictionary key that compares token strings by their bytes (Swift's `String ==` would

@@ -30,7 +30,7 @@ struct QuietStarConvert: ParsableCommand {
 
         \(exitStatusHelp)
         """,
-        subcommands: [FromHF.self, FromGGUF.self, ToHF.self, Recode.self])
+        subcommands: [FromHF.self, FromGGUF.self, ToHF.self, ToGGUF.self, Recode.self])
 }
 
 /// The exit statuses this tool uses, for `--help`.
