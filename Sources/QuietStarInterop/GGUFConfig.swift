@@ -103,11 +103,14 @@ enum GGUFConfig {
         // Our own exports keep a Mistral-style window llama.cpp's llama cannot express here.
         if window == 0, let w = layout["quietstar.sliding_window"]?.unsignedValue, w <= 1 << 24 { window = Int(w) }
 
-        func tokenId(_ key: String) -> Int32? {
-            layout[key]?.unsignedValue.flatMap { $0 < UInt64(Int32.max) ? Int32($0) : nil }
+        let vocab = try int("vocab_size", 1...(1 << 24), default: tokens ?? 0)
+        func tokenId(_ key: String) throws(InteropError) -> Int32? {
+            guard let v = layout[key] else { return nil }
+            guard let u = v.unsignedValue, u < UInt64(max(vocab, 1)) else { throw fail(key, "\(v) is not a token id below the vocabulary size \(vocab)") }
+            return Int32(u)
         }
         let config = ModelConfig(
-            vocabSize: try int("vocab_size", 1...(1 << 24), default: tokens ?? 0),
+            vocabSize: vocab,
             hiddenSize: hidden,
             layerCount: try int("block_count", 1...4096),
             headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
@@ -119,8 +122,8 @@ enum GGUFConfig {
             tieEmbeddings: layout.tensor("output.weight") == nil,
             slidingWindow: window == 0 ? nil : window,
             attentionBias: layout.tensor("blk.0.attn_q.bias") != nil,
-            bosTokenId: tokenId("tokenizer.ggml.bos_token_id"),
-            eosTokenIds: tokenId("tokenizer.ggml.eos_token_id").map { [$0] } ?? [],
+            bosTokenId: try tokenId("tokenizer.ggml.bos_token_id"),
+            eosTokenIds: try tokenId("tokenizer.ggml.eos_token_id").map { [$0] } ?? [],
             name: layout["general.name"]?.stringValue,
             sourceArchitecture: "gguf:" + archName)
         guard config.vocabSize > 0 else { throw fail(prefix + "vocab_size", "missing, and there is no tokenizer.ggml.tokens to count") }
