@@ -69,6 +69,17 @@ public func convertFromGGUF(path: String, output: String, options: ConversionOpt
                            offset: t.entryOffset, why)
     }
 
+    // Our own exports of Quiet-STaR models carry the thought parameters as metadata.
+    let thoughts = try GGUFThoughts.read(layout, config: config, path: path)
+    for t in thoughts?.tensors ?? [] {
+        tally.add(DType.f32.name)
+        let values = t.values
+        plan.append(PlannedTensor(name: t.name, shape: t.shape, dtype: .f32, encoding: encoding, sourceBytes: UInt64(4 * values.count)) {
+            ArraySource(values: values)
+        })
+    }
+    if thoughts != nil { notes.append("Quiet-STaR thought parameters read from quietstar.* metadata (a QuietStar export)") }
+
     let spec = try GGUFTokenizer.spec(layout, path: path)
     do throws(TokenizerError) { _ = try Tokenizer(spec: spec) } catch {
         throw InteropError(.invalidInput, path: path, field: "tokenizer.ggml.tokens", "\(error)")
@@ -85,6 +96,7 @@ public func convertFromGGUF(path: String, output: String, options: ConversionOpt
     for (k, v) in spec.metadata.entries { metadata[k] = v }
     // Kept verbatim for other readers; QuietStar does not run chat templates.
     if let template = layout["tokenizer.chat_template"]?.stringValue { metadata["tokenizer.chat_template"] = .string(template) }
+    for (k, v) in thoughts?.metadata ?? [] { metadata[k] = v }
     metadata["provenance.creator"] = .string("quietstar-convert")
     metadata["provenance.creator_version"] = .string(QuietStarInteropVersion.string)
     metadata["provenance.source"] = .string(Paths.baseName(of: path))
@@ -94,7 +106,7 @@ public func convertFromGGUF(path: String, output: String, options: ConversionOpt
                                          compressionLevel: options.compressionLevel, progress: progress)
     return ConversionReport(
         output: output, tensorCount: plan.count, bytesRead: read, bytesWritten: written,
-        dtypeCounts: tally.sorted, quietStar: false, notes: notes, warnings: warnings,
+        dtypeCounts: tally.sorted, quietStar: thoughts != nil, notes: notes, warnings: warnings,
         seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
 }
 

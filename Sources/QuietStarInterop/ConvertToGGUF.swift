@@ -117,7 +117,7 @@ public func convertToGGUF(input: String, output: String, options: ConversionOpti
 
     // Thought parameters: GGUF readers refuse tensors they do not expect, so these are metadata.
     var quietStar = false
-    for (k, v) in file.metadata.entries where k.hasPrefix("quietstar.") { m.append((k, ggufValue(v))) }
+    for (k, v) in file.metadata.entries where k.hasPrefix("quietstar.") { m.append((k, GGUFValue(v))) }
     for info in file.tensors where !consumed.contains(info.name) {
         guard TensorNames.Thought(rawValue: info.name) != nil else {
             if info.name.hasPrefix("optimizer.") { continue }
@@ -182,21 +182,5 @@ func fileType(_ d: DType) -> UInt32 {
     case .q8_0: 7
     case .bf16: 32
     default: 0
-    }
-}
-
-/// Our metadata values as GGUF values (u64/i64/f64 keep their width).
-func ggufValue(_ v: MetadataValue) -> GGUFValue {
-    switch v {
-    case let .bool(b): .bool(b)
-    case let .uint(u): .uint64(u)
-    case let .int(i): .int64(i)
-    case let .float(f): .float64(f)
-    case let .string(s): .string(s)
-    case let .boolArray(a): .array(.bool, a.map { .bool($0) })
-    case let .uintArray(a): .array(.uint64, a.map { .uint64($0) })
-    case let .intArray(a): .array(.int64, a.map { .int64($0) })
-    case let .floatArray(a): .array(.float64, a.map { .float64($0) })
-    case let .stringArray(a): .array(.string, a.map { .string($0) })
     }
 }

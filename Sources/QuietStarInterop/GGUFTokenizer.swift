@@ -128,7 +128,7 @@ enum GGUFTokenizer {
                 var entries = spec.metadata.entries.filter { !GGUFTokenizerExport.pipelineKeys.contains($0.key) }
                 for (key, value) in layout.metadata where key.hasPrefix("quietstar.tokenizer.") {
                     let ours = String(key.dropFirst("quietstar.".count))
-                    if GGUFTokenizerExport.pipelineKeys.contains(ours), let v = metadataValue(value) { entries.append((ours, v)) }
+                    if GGUFTokenizerExport.pipelineKeys.contains(ours), let v = MetadataValue(gguf: value) { entries.append((ours, v)) }
                 }
                 spec = try TokenizerSpec(metadata: Metadata(entries))
             }
@@ -177,13 +177,6 @@ enum GGUFTokenizer {
         }
         merges.sort { $0.score != $1.score ? $0.score > $1.score : $0.order < $1.order }
         return merges.map(\.merge)
-    }
-
-    /// A scalar GGUF value as our metadata value (the pipeline keys are strings and bools).
-    static func metadataValue(_ v: GGUFValue) -> MetadataValue? {
-        if let s = v.stringValue { return .string(s) }
-        if let b = v.boolValue { return .bool(b) }
-        return nil
     }
 
     /// A dictionary key that compares token strings by their bytes (Swift's `String ==` would

@@ -78,7 +78,7 @@ enum GGUFTokenizerExport {
         m.append(("tokenizer.ggml.add_eos_token", .bool(spec.addEosToken)))
         // llama.cpp's SentencePiece has one pipeline; ours has several (legacy prefix, Metaspace
         // first/always/never). The exact stages travel under quietstar.* for our importer.
-        for (k, v) in spec.metadata.entries where pipelineKeys.contains(k) { m.append(("quietstar." + k, ggufValue(v))) }
+        for (k, v) in spec.metadata.entries where pipelineKeys.contains(k) { m.append(("quietstar." + k, GGUFValue(v))) }
         return m
     }
 

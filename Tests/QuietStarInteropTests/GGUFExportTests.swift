@@ -84,6 +84,16 @@ import Testing
         }
         #expect(layout["quietstar.start_thought_token_id"] != nil)
         #expect(layout.tensors.allSatisfy { !$0.name.contains("thought") && !$0.name.contains("mixing") })
+
+        // from-gguf reads them back: the same Quiet-STaR model, tensor for tensor and key for key.
+        let back = dir.file("back.qstar")
+        #expect(try convertFromGGUF(path: gguf, output: back).quietStar)
+        let again = try QStarFile.open(path: back)
+        #expect(Set(again.tensors.map(\.name)) == Set(file.tensors.map(\.name)))
+        for t in file.tensors where t.dtype == .f32 {
+            #expect(Array(again.storedBytes(again.info(t.name)!)) == Array(file.storedBytes(t)), "\(t.name)")
+        }
+        for (k, v) in file.metadata.entries where k.hasPrefix("quietstar.") { #expect(again.metadata[k] == v, "\(k)") }
     }
 
     @Test func refusesDTypesGGUFCannotHold() throws {
