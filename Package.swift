@@ -52,8 +52,11 @@ var targets: [Target] = [
     // What every command-line tool shares: exit statuses, stderr logging and progress, escaping.
     .target(name: "QuietStarCLI", swiftSettings: fastMath),
     // safetensors, Hugging Face config mapping, the published Quiet-STaR layout.
+    // GGUF (llama.cpp's format): a validating reader and ggml's dequantizers. The container
+    // only, like QuietStarFormat: what the names mean is Interop's job.
+    .target(name: "QuietStarGGUF", dependencies: ["QuietStarFormat"], swiftSettings: fastMath),
     .target(name: "QuietStarInterop",
-            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON"],
+            dependencies: ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarTokenizer", "QuietStarJSON", "QuietStarGGUF"],
             swiftSettings: fastMath),
 ]
 
@@ -78,9 +81,11 @@ let testTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("QuietStarCheckpointTests", ["QuietStarCheckpoint", "QuietStarFormat"]),
     ("QuietStarKernelsTests", ["QuietStarKernels", "QuietStarFormat", "CBLAS"]),
     ("QuietStarTokenizerTests", ["QuietStarTokenizer", "QuietStarFormat"]),
-    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON"]),
+    ("QuietStarGGUFTests", ["QuietStarGGUF"]),
+    ("QuietStarInteropTests", ["QuietStarInterop", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarTokenizer", "QuietStarJSON",
+                               "QuietStarGGUF"]),
     ("QuietStarModelTests", ["QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels", "QuietStarTokenizer",
-                             "QuietStarModelTestSupport"]),
+                             "QuietStarInterop", "QuietStarModelTestSupport"]),
     ("QuietStarEngineTests", ["QuietStarEngine", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",
                               "QuietStarTokenizer", "QuietStarModelTestSupport"]),
     ("QuietStarTrainingTests", ["QuietStarTraining", "QuietStarModel", "QuietStarCheckpoint", "QuietStarFormat", "QuietStarKernels",

@@ -51,3 +51,11 @@ enum ByteLevelAlphabet {
         return String(s)
     }
 }
+
+extension TokenizerSpec {
+    /// A byte-level BPE token string for raw bytes ("Ġ" for a space): what exporters that
+    /// write a byte-level vocabulary need (the GGUF exporter writes the byte model this way).
+    public static func byteLevelToken(_ bytes: some Sequence<UInt8>) -> String {
+        ByteLevelAlphabet.string(of: bytes)
+    }
+}

@@ -36,9 +36,24 @@ struct SplitScanner {
             case .gpt2: k = gpt2(k, m)
             case .llama3: k = llama3(k, m, maxDigits: 3)
             case .qwen2: k = llama3(k, m, maxDigits: 1)
+            case .gpt2Digits:
+                // Digits(individual_digits) first: each digit is a piece of its own, and the
+                // GPT-2 regex runs on each piece between digits as if it were the whole text.
+                if cls(k) == .number {
+                    k += 1
+                } else {
+                    k = gpt2(k, nextNumber(k, m))
+                }
             }
             wordEnds.append(chars[k].offset)
         }
+    }
+
+    /// Where the next `\p{N}` character at or after `k` is, or `m`.
+    private func nextNumber(_ k: Int, _ m: Int) -> Int {
+        var j = k
+        while j < m && chars[j].cls != .number { j += 1 }
+        return j
     }
 
     private mutating func decode(_ text: UnsafeBufferPointer<UInt8>) {

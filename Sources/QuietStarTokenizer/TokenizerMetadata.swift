@@ -31,7 +31,8 @@ public enum TokenizerMetadataKey {
     public static let normalizerReplacement = "tokenizer.normalizer.replacement"
     /// string, required: `"none"` (a segment is one word), `"byte_level"` or `"metaspace"`.
     public static let preTokenizer = "tokenizer.pre_tokenizer"
-    /// string, with `byte_level`: the split regex, `"gpt2"`, `"llama3"`, `"qwen2"` or `"none"`
+    /// string, with `byte_level`: the split regex, `"gpt2"`, `"llama3"`, `"qwen2"`, `"gpt2_digits"`
+    /// (SmolLM: each digit alone, then the GPT-2 regex) or `"none"`
     /// (`TokenizerSpec.SplitPattern` has the exact patterns).
     public static let preTokenizerPattern = "tokenizer.pre_tokenizer.pattern"
     /// bool, with `byte_level`: a space is put in front of every segment that lacks one.
@@ -189,7 +190,7 @@ extension TokenizerSpec {
             case 0: .none
             case 1: .byteLevel(
                 addPrefixSpace: try m.bool(K.preTokenizerAddPrefixSpace),
-                pattern: try choice(K.preTokenizerPattern, ["none": Optional<SplitPattern>.none, "gpt2": .gpt2, "llama3": .llama3, "qwen2": .qwen2]))
+                pattern: try choice(K.preTokenizerPattern, ["none": Optional<SplitPattern>.none, "gpt2": .gpt2, "llama3": .llama3, "qwen2": .qwen2, "gpt2_digits": .gpt2Digits]))
             default: .metaspace(
                 replacement: try m.string(K.preTokenizerReplacement),
                 prependScheme: try schemes(K.preTokenizerPrependScheme), split: try m.bool(K.preTokenizerSplit))

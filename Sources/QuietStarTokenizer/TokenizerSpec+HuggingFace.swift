@@ -212,7 +212,7 @@ extension TokenizerSpec {
     }
 
     private static func readPreTokenizer(_ node: JSONNode) throws(TokenizerError) -> PreTokenizer {
-        let supported = "null, ByteLevel, Sequence[Split(GPT-2, Llama-3 or Qwen2 regex, Isolated), ByteLevel(add_prefix_space: false, use_regex: false)], Metaspace"
+        let supported = "null, ByteLevel, Sequence[Split(GPT-2, Llama-3 or Qwen2 regex, Isolated), ByteLevel(add_prefix_space: false, use_regex: false)], Sequence[Digits(individual_digits: true), ByteLevel(add_prefix_space: false)], Metaspace"
         if node.isNull { return .none }
         switch try node.type() {
         case "ByteLevel":
@@ -224,6 +224,17 @@ extension TokenizerSpec {
         case "Sequence":
             let steps = try node["pretokenizers"].array()
             if steps.count == 1 { return try readPreTokenizer(steps[0]) }
+            // SmolLM: every digit alone, then GPT-2's byte-level regex on the rest.
+            if steps.count == 2, try steps[0].type() == "Digits", try steps[1].type() == "ByteLevel" {
+                guard try steps[0]["individual_digits"].bool(or: false) else {
+                    throw unsupported(steps[0], "Digits(individual_digits: false)", supported: "individual_digits: true")
+                }
+                guard try !steps[1]["add_prefix_space"].bool(or: true), try steps[1]["use_regex"].bool(or: true) else {
+                    throw unsupported(steps[1], "ByteLevel after Digits with add_prefix_space or without use_regex",
+                                      supported: "add_prefix_space: false, use_regex: true")
+                }
+                return .byteLevel(addPrefixSpace: false, pattern: .gpt2Digits)
+            }
             if steps.count == 2, try steps[0].type() == "Split", try steps[1].type() == "ByteLevel" {
                 let split = steps[0], byteLevel = steps[1]
                 let pattern = split["pattern"]["Regex"]

@@ -87,11 +87,16 @@ public struct TokenizerSpec: Sendable, Equatable {
         case llama3
         /// The Llama-3 pattern with single digits: `\p{N}` instead of `\p{N}{1,3}`.
         case qwen2
+        /// SmolLM's `Sequence[Digits(individual_digits: true), ByteLevel(use_regex: true)]`
+        /// (llama.cpp's `smollm` pre-tokenizer): every `\p{N}` character is a word of its own,
+        /// and the GPT-2 regex cuts the text between them.
+        case gpt2Digits = "gpt2_digits"
 
-        /// The pattern as it appears in `tokenizer.json`.
+        /// The pattern as it appears in `tokenizer.json` (for `gpt2Digits`, the GPT-2 regex that
+        /// runs after the digit split).
         public var regex: String {
             switch self {
-            case .gpt2:
+            case .gpt2, .gpt2Digits:
                 return #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
             case .llama3:
                 return #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#

@@ -117,6 +117,14 @@ import Testing
         (.qwen2, "a", ["a"]),
         (.qwen2, "", []),
         (.qwen2, "$$$ \n\n", ["$$$", " \n\n"]),
+        // SmolLM: `pre_tokenizers.Sequence([Digits(individual_digits=True), ByteLevel(add_prefix_space=False)])`
+        // `.pre_tokenize_str(text)`, words decoded from the byte-level alphabet.
+        (.gpt2Digits, "a 123 b", ["a", " ", "1", "2", "3", " b"]),
+        (.gpt2Digits, "x12y  3 ", ["x", "1", "2", "y", "  ", "3", " "]),
+        (.gpt2Digits, "It's 2024!\n\n  ok", ["It", "'s", " ", "2", "0", "2", "4", "!", "\n\n ", " ok"]),
+        (.gpt2Digits, "\u{663}\u{664} and \u{BD} or \u{B2}", ["\u{663}", "\u{664}", " and", " ", "\u{BD}", " or", " ", "\u{B2}"]),
+        (.gpt2Digits, "   9", ["   ", "9"]),
+        (.gpt2Digits, "no digits here  ", ["no", " digits", " here", "  "]),
     ]
 
     @Test func splitRegexesMatchOniguruma() {
