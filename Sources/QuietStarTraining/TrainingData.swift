@@ -119,14 +119,18 @@ public final class TrainingData {
     /// next file or epoch) as needed.
     private func currentRecord() throws(TrainingError) -> (tokens: [Int32], firstTarget: Int, end: UInt64) {
         if let record { return record }
-        var emptyFiles = 0
+        // File ends passed without a usable record. The search may start inside a file, so only
+        // after files.count + 1 of them has every file been read from its start: a data set of
+        // empty files, blank documents or blank lines is refused then, instead of cycling
+        // through epochs forever.
+        var fileEnds = 0
         while true {
             if reader == nil || reader!.path != files[position.file] {
                 reader = try RecordReader(path: files[position.file], delimiter: recordDelimiter)
             }
             guard let (bytes, end) = try reader!.record(at: position.offset, limit: Self.maxRecordBytes) else {
                 // End of this file: the next file, or the next epoch.
-                emptyFiles = position.offset == 0 ? emptyFiles + 1 : 0
+                fileEnds += 1
                 position.file += 1
                 if position.file == files.count {
                     position.file = 0
@@ -134,10 +138,11 @@ public final class TrainingData {
                 }
                 position.offset = 0
                 position.token = 0
-                if emptyFiles >= files.count { throw TrainingError("the data files hold no records: nothing to train on") }
+                if fileEnds > files.count {
+                    throw TrainingError("the data files hold no records (only empty documents or blank lines): nothing to train on")
+                }
                 continue
             }
-            emptyFiles = 0
             let where_ = "\(files[position.file]) (record at byte \(position.offset))"
             guard let tokenized = try tokenize(bytes, where_) else {
                 position.offset = end
