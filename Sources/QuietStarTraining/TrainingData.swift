@@ -253,19 +253,24 @@ final class RecordReader {
         }
     }
 
+    /// The first delimiter at or after `start` in the buffer. `memchr` finds each candidate
+    /// first byte, so passing over long records costs a memory scan, not a loop per byte.
     private func find(from start: Int) -> Int? {
         let n = delimiter.count
-        guard buffer.count >= n else { return nil }
-        var i = start
+        guard buffer.count >= n, start + n <= buffer.count else { return nil }
         let first = delimiter[0]
-        while i + n <= buffer.count {
-            if buffer[i] == first {
+        return buffer.withUnsafeBufferPointer { buf -> Int? in
+            let base = buf.baseAddress!
+            var i = start
+            while i + n <= buf.count {
+                guard let hit = memchr(base + i, Int32(first), buf.count - n + 1 - i) else { return nil }
+                let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                 var match = true
-                for j in 1..<n where buffer[i + j] != delimiter[j] { match = false; break }
-                if match { return i }
+                for j in 1..<n where buf[at + j] != delimiter[j] { match = false; break }
+                if match { return at }
+                i = at + 1
             }
-            i += 1
+            return nil
         }
-        return nil
     }
 }
