@@ -103,4 +103,19 @@ import Testing
                                     contextLength: 4)
         #expect(try data.next(1).map(\.tokens) == [[bos] + bytes("ok") + [eos]])
     }
+
+    /// A prompt that leaves no room for a completion target is refused, naming the file, the
+    /// record's byte and the allowed range.
+    @Test func aPromptAsLongAsTheContextIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("long.jsonl")
+        try Data("{\"prompt\": \"ok\", \"completion\": \"1\"}\n{\"prompt\": \"abcdefg\", \"completion\": \"1\"}\n".utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let data = try TrainingData(files: [path], format: .completions, tokenizer: tokenizer, contextLength: 8)
+        _ = try data.next(1)
+        #expect { _ = try data.next(1) } throws: { error in
+            let text = "\(error)"
+            return text.contains("long.jsonl (record at byte 36)") && text.contains("the prompt is 8 tokens, it must be between 1 and 7")
+        }
+    }
 }
