@@ -337,26 +337,28 @@ public enum HFConfig {
             return try reader.optionalPositive("sliding_window") ?? 0
         case .qwen2:
             let window = try reader.optionalPositive("sliding_window")
-            var sliding: [Bool]
+            // How many layers slide, and whether they all do; counted, not listed, since
+            // num_hidden_layers is whatever the file says (a list of 2^64 - 1 flags trapped).
+            var slidingLayers: UInt64 = 0
             if let types = reader.json["layer_types"], !types.isNull {
                 guard let list = types.arrayValue, UInt64(list.count) == layers else {
                     throw reader.invalid("layer_types", "must list one type per layer (\(layers))")
                 }
-                sliding = []
                 for item in list {
                     switch item.stringValue {
-                    case "full_attention": sliding.append(false)
-                    case "sliding_attention": sliding.append(true)
+                    case "full_attention": break
+                    case "sliding_attention": slidingLayers += 1
                     default: throw reader.unsupported("layer_types", "items must be full_attention or sliding_attention")
                     }
                 }
             } else {
+                // Layers from max_window_layers on slide when use_sliding_window is set.
                 let use = try reader.optionalBool("use_sliding_window") ?? false
                 let firstSliding = try reader.optionalUInt("max_window_layers") ?? 28
-                sliding = (0..<layers).map { use && $0 >= firstSliding }
+                slidingLayers = use && firstSliding < layers ? layers - firstSliding : 0
             }
-            if sliding.allSatisfy({ !$0 }) { return 0 }
-            guard sliding.allSatisfy({ $0 }) else {
+            if slidingLayers == 0 { return 0 }
+            guard slidingLayers == layers else {
                 throw reader.unsupported("layer_types", "mixes sliding-window and full-attention layers; the format has one window for all layers")
             }
             guard let window else { throw reader.invalid("sliding_window", "sliding layers need a window size") }

@@ -119,14 +119,18 @@ public final class TrainingData {
     /// next file or epoch) as needed.
     private func currentRecord() throws(TrainingError) -> (tokens: [Int32], firstTarget: Int, end: UInt64) {
         if let record { return record }
-        var emptyFiles = 0
+        // File ends passed without a usable record. The search may start inside a file, so only
+        // after files.count + 1 of them has every file been read from its start: a data set of
+        // empty files, blank documents or blank lines is refused then, instead of cycling
+        // through epochs forever.
+        var fileEnds = 0
         while true {
             if reader == nil || reader!.path != files[position.file] {
                 reader = try RecordReader(path: files[position.file], delimiter: recordDelimiter)
             }
             guard let (bytes, end) = try reader!.record(at: position.offset, limit: Self.maxRecordBytes) else {
                 // End of this file: the next file, or the next epoch.
-                emptyFiles = position.offset == 0 ? emptyFiles + 1 : 0
+                fileEnds += 1
                 position.file += 1
                 if position.file == files.count {
                     position.file = 0
@@ -134,10 +138,11 @@ public final class TrainingData {
                 }
                 position.offset = 0
                 position.token = 0
-                if emptyFiles >= files.count { throw TrainingError("the data files hold no records: nothing to train on") }
+                if fileEnds > files.count {
+                    throw TrainingError("the data files hold no records (only empty documents or blank lines): nothing to train on")
+                }
                 continue
             }
-            emptyFiles = 0
             let where_ = "\(files[position.file]) (record at byte \(position.offset))"
             guard let tokenized = try tokenize(bytes, where_) else {
                 position.offset = end
@@ -248,19 +253,24 @@ final class RecordReader {
         }
     }
 
+    /// The first delimiter at or after `start` in the buffer. `memchr` finds each candidate
+    /// first byte, so passing over long records costs a memory scan, not a loop per byte.
     private func find(from start: Int) -> Int? {
         let n = delimiter.count
-        guard buffer.count >= n else { return nil }
-        var i = start
+        guard buffer.count >= n, start + n <= buffer.count else { return nil }
         let first = delimiter[0]
-        while i + n <= buffer.count {
-            if buffer[i] == first {
+        return buffer.withUnsafeBufferPointer { buf -> Int? in
+            let base = buf.baseAddress!
+            var i = start
+            while i + n <= buf.count {
+                guard let hit = memchr(base + i, Int32(first), buf.count - n + 1 - i) else { return nil }
+                let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                 var match = true
-                for j in 1..<n where buffer[i + j] != delimiter[j] { match = false; break }
-                if match { return i }
+                for j in 1..<n where buf[at + j] != delimiter[j] { match = false; break }
+                if match { return at }
+                i = at + 1
             }
-            i += 1
+            return nil
         }
-        return nil
     }
 }

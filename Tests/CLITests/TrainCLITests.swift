@@ -83,6 +83,14 @@ import Testing
         #expect(invalid.status == 65, "\(invalid.stderrText)")
         #expect(invalid.stderrText.contains("bad.jsonl") && invalid.stderrText.contains("byte 0"))
 
+        // Data of blank lines only: refused, not trained on forever.
+        let blank = root.appendingPathComponent("blank.jsonl")
+        try Data("\n  \n\t\r\n".utf8).write(to: blank)
+        let nothing = try CLI.run("quietstar-train", ["pretrain", "--data", blank.path, "-o", root.appendingPathComponent("r3").path,
+                                                      "--steps", "1", "--layers", "1", "--hidden", "16", "--heads", "2"])
+        #expect(nothing.status == 65, "\(nothing.stderrText)")
+        #expect(nothing.stderrText.contains("hold no records"))
+
         let usage = try CLI.run("quietstar-train", ["pretrain", "--data", bad.path, "--steps", "1"])
         #expect(usage.status == 64, "\(usage.stderrText)")
         let noResume = try CLI.run("quietstar-train", ["pretrain", "--resume", root.appendingPathComponent("empty").path])

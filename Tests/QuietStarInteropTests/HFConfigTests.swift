@@ -96,6 +96,24 @@ import Testing
         let legacy = qwen([("layer_types", .null), ("use_sliding_window", .bool(true)), ("max_window_layers", .integer(0)),
                            ("sliding_window", .integer(16))])
         #expect(try HFConfig.parse(legacy, path: "c").config.slidingWindow == 16)
+        let legacyMixed = qwen([("layer_types", .null), ("use_sliding_window", .bool(true)), ("max_window_layers", .integer(1)),
+                                ("sliding_window", .integer(16))])
+        #expect(parseError(legacyMixed)?.field == "layer_types")
+        let legacyOff = qwen([("layer_types", .null), ("use_sliding_window", .bool(true)), ("max_window_layers", .integer(2))])
+        #expect(try HFConfig.parse(legacyOff, path: "c").config.slidingWindow == nil)
+    }
+
+    /// A layer count of 2^64 - 1 is refused by the checkpoint bounds, naming the key; the
+    /// sliding-window rule used to list one flag per layer first and trapped (found by
+    /// `tools/fuzz/run-fuzz safetensors`).
+    @Test func aHugeLayerCountIsRefusedNotListed() throws {
+        let base = try #require(try load("qwen2").objectEntries)
+        for sliding in [false, true] {
+            var e = base.filter { !["num_hidden_layers", "layer_types", "use_sliding_window"].contains($0.key) }
+            e += [("num_hidden_layers", .integer(UInt64.max)), ("use_sliding_window", .bool(sliding))]
+            let error = try #require(parseError(.object(e)))
+            #expect(error.field == (sliding ? "layer_types" : "num_hidden_layers"), "\(error)")
+        }
     }
 
     @Test(arguments: [
