@@ -5,7 +5,9 @@ import Synchronization
 
 /// The kernels' worker pool: one count shared by our own loops and OpenBLAS.
 ///
-/// Our loops use `DispatchQueue.concurrentPerform`; OpenBLAS keeps its own pthreads. Each kernel
+/// Our loops run on `WorkerPool` (persistent threads that spin briefly between jobs, then park),
+/// or on `DispatchQueue.concurrentPerform` when the pool is busy or sized for another count;
+/// OpenBLAS keeps its own pthreads. Each kernel
 /// uses one or the other, never both at once: calling `cblas_sgemm` from inside `parallelFor`
 /// would run `count * count` threads on `count` cores.
 public enum Threads {
@@ -19,6 +21,9 @@ public enum Threads {
         openblas_set_num_threads(Int32(n))
         blasConfigured.store(true, ordering: .relaxed)
     }
+
+    /// Persistent workers for the default count, one per core (see `WorkerPool`).
+    static let pool = WorkerPool(size: ProcessInfo.processInfo.activeProcessorCount)
 
     /// The number of workers (default: the active processor count).
     public static var count: Int { workers.load(ordering: .relaxed) }
@@ -53,6 +58,10 @@ public enum Threads {
             body(0..<n)
             return
         }
+        if workers == pool.size, pool.run(chunks: chunks, { c in
+            let lo = n * c / chunks, hi = n * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }) { return }
         // `concurrentPerform` wants a `@Sendable` closure; the disjoint-writes contract above is
         // what makes sharing `body` (and the raw pointers it captures) safe.
         withoutActuallyEscaping(body) { body in

@@ -51,6 +51,16 @@ void qs_linear_rows_avx512(const float *x, int64_t n, const void *weights, int64
 float qs_fma_probe_avx2(int64_t iterations);
 float qs_fma_probe_avx512(int64_t iterations);
 
+/// One spin-wait step: the `pause` hint on x86-64 (`yield` on arm64), so a polling thread
+/// leaves the core's resources to its sibling and saves power.
+static inline void qs_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
