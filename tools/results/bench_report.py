@@ -30,7 +30,8 @@ def main():
            "## Machine", "",
            f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; flags `{machine['cpu_flags']}`; "
            f"kernel path `{machine.get('isa', 'baseline')}` (Swift kernels built for x86-64 Haswell: AVX2 + FMA + F16C; the "
-           f"tiled matrix product also has AVX-512 bodies chosen at run time, `QUIETSTAR_ISA` overrides)",
+           f"matrix products (tiled, and batch-1 decode of compressed weights) also have AVX-512 bodies chosen at run time; "
+           f"`QUIETSTAR_ISA` overrides)",
            f"- BLAS: {machine['openblas']}"]
     for r in by("sgemm"):
         if r["m"] == r["n"] == r["k"]:
