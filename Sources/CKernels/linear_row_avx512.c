@@ -62,6 +62,34 @@ static inline QS_AVX512 void rows16(const float *x, int64_t n, const uint8_t *co
     }
 }
 
+/// f32 rows: columns k..k+7 of every row pair, side by side.
+static inline QS_AVX512 void rows32(const float *x, int64_t n, const uint8_t *const *r,
+                                    const uint8_t *next, int64_t next_bytes, __m512 *acc) {
+    const int64_t full = n & ~(int64_t)7;
+    int64_t k = 0, ahead = 0;
+    for (; k < full; k += 8) {
+        if (ahead < next_bytes) {  // one 16-row step reads 512 bytes
+            for (int l = 0; l < 8; l++) _mm_prefetch((const char *)next + ahead + 64 * l, _MM_HINT_T0);
+            ahead += 512;
+        }
+        __m512 u = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + k));
+        for (int p = 0; p < ROW_TILE / 2; p++) {
+            __m512 v = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((const float *)r[2 * p] + k)),
+                                          _mm256_loadu_ps((const float *)r[2 * p + 1] + k), 1);
+            acc[p] = _mm512_fmadd_ps(u, v, acc[p]);
+        }
+    }
+    if (k < n) {
+        const __mmask8 m = (__mmask8)((1u << (n - k)) - 1);
+        __m512 u = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(m, x + k));
+        for (int p = 0; p < ROW_TILE / 2; p++) {
+            __m512 v = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_maskz_loadu_ps(m, (const float *)r[2 * p] + k)),
+                                          _mm256_maskz_loadu_ps(m, (const float *)r[2 * p + 1] + k), 1);
+            acc[p] = _mm512_fmadd_ps(u, v, acc[p]);
+        }
+    }
+}
+
 /// Q8_0 rows (n a multiple of 32): per block, the scale times the int8 values (one rounding,
 /// as `q8x8(b, s) * d` in LinearRow.swift), then the FMA.
 static inline QS_AVX512 void rowsQ8(const float *x, int64_t n, const uint8_t *const *r,
@@ -104,6 +132,7 @@ QS_AVX512 void qs_linear_rows_avx512(const float *x, int64_t n, const void *weig
         __m512 acc[ROW_TILE / 2];
         for (int p = 0; p < ROW_TILE / 2; p++) acc[p] = _mm512_setzero_ps();
         if (encoding == QS_ENCODING_Q8_0) rowsQ8(x, n, r, next, next_bytes, acc);
+        else if (encoding == QS_ENCODING_F32) rows32(x, n, r, next, next_bytes, acc);
         else rows16(x, n, r, encoding == QS_ENCODING_BF16, next, next_bytes, acc);
         for (int h = 0; h < ROW_TILE / 8 && 8 * h < rows; h++) {
             const int keep_n = rows - 8 * h < 8 ? rows - 8 * h : 8;

@@ -18,7 +18,7 @@ enum LinearRow {
 
     static func forward(x: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
                         out: UnsafeMutablePointer<Float>, isa: KernelISA = .current) {
-        precondition(weight.encoding != .f32, "LinearRow: f32 weights take the tiled kernel in place")
+        precondition(weight.encoding != .f32 || isa == .avx512, "LinearRow: f32 weights take the tiled kernel on the baseline path")
         let nOut = weight.rows
         let items = (nOut + chunkRows - 1) / chunkRows
         let chunks = min(items, Threads.count == 1 ? 1 : Threads.count * 4)
@@ -27,6 +27,7 @@ enum LinearRow {
                 // The same arithmetic, 16 rows per tile in 512-bit registers, next rows prefetched.
                 let first = items * c / chunks * chunkRows, end = min(nOut, items * (c + 1) / chunks * chunkRows)
                 let code: Int32 = switch weight.encoding {
+                case .f32: Int32(QS_ENCODING_F32)
                 case .f16: Int32(QS_ENCODING_F16)
                 case .bf16: Int32(QS_ENCODING_BF16)
                 default: Int32(QS_ENCODING_Q8_0)

@@ -31,8 +31,9 @@ enum LinearTiles {
     static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch,
                         isa: KernelISA = .current) {
-        // One row of compressed weights: decode in registers (same bits, no scratch round trip).
-        if m == 1 && weight.encoding != .f32 {
+        // One input row: compressed weights are decoded in registers (same bits, no scratch round
+        // trip); on AVX-512 f32 rows take the same row kernel, which prefetches the next rows.
+        if m == 1 && (weight.encoding != .f32 || isa == .avx512) {
             LinearRow.forward(x: x, weight: weight, bias: bias, out: out, isa: isa)
             return
         }

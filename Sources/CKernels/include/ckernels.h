@@ -33,10 +33,10 @@ void qs_linear_pass_avx512(const float *x, int64_t ldx, int64_t rows,
                            int first, int last);
 
 /// Weight encodings of `qs_linear_rows_avx512` (Swift's `WeightEncoding`).
-enum { QS_ENCODING_F16 = 1, QS_ENCODING_BF16 = 2, QS_ENCODING_Q8_0 = 3 };
+enum { QS_ENCODING_F32 = 0, QS_ENCODING_F16 = 1, QS_ENCODING_BF16 = 2, QS_ENCODING_Q8_0 = 3 };
 
 /// `LinearRow.forward`'s work for weight rows first..<end on AVX-512: out[j] = x . row j (+ bias[j]
-/// or +0) for one input row and f16, bf16 or Q8_0 rows `row_bytes` apart, each row decoded in
+/// or +0) for one input row and f32, f16, bf16 or Q8_0 rows `row_bytes` apart, each row decoded in
 /// registers, with LinearRow's arithmetic lane for lane (eight accumulator lanes, lane l adding
 /// columns l, l+8, ... of the decoded f32 value; Q8_0 values multiplied by their block scale
 /// first; a zero-padded tail; `fold4`'s tree, then the bias). Sixteen rows per tile, the next
