@@ -9,22 +9,7 @@
 /// FMA chains to cover the FMA latency with one input row.
 enum { ROW_TILE = 16 };
 
-/// Same fold as linear_avx512.c's (`fold4` of Vector.swift for eight accumulators).
-static inline QS_AVX512 __m256 fold8x8r(__m512 z0, __m512 z1, __m512 z2, __m512 z3) {
-    __m512 lo01 = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(2, 0, 2, 0));
-    __m512 hi01 = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(3, 1, 3, 1));
-    __m512 lo23 = _mm512_shuffle_f32x4(z2, z3, _MM_SHUFFLE(2, 0, 2, 0));
-    __m512 hi23 = _mm512_shuffle_f32x4(z2, z3, _MM_SHUFFLE(3, 1, 3, 1));
-    __m512 s01 = _mm512_add_ps(lo01, hi01), s23 = _mm512_add_ps(lo23, hi23);
-    __m512 t01 = _mm512_add_ps(_mm512_shuffle_ps(s01, s01, _MM_SHUFFLE(2, 0, 2, 0)),
-                               _mm512_shuffle_ps(s01, s01, _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 t23 = _mm512_add_ps(_mm512_shuffle_ps(s23, s23, _MM_SHUFFLE(2, 0, 2, 0)),
-                               _mm512_shuffle_ps(s23, s23, _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 f01 = _mm512_add_ps(t01, _mm512_shuffle_ps(t01, t01, _MM_SHUFFLE(0, 1, 0, 1)));
-    __m512 f23 = _mm512_add_ps(t23, _mm512_shuffle_ps(t23, t23, _MM_SHUFFLE(0, 1, 0, 1)));
-    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_castps512_ps256(_mm512_permutex2var_ps(f01, pick, f23));
-}
+#include "avx512_fold.h"
 
 /// Eight 16-bit values of rows a and b at element k, side by side as 16 lanes (masked: the
 /// first `n` of each, zeros after, as the Swift kernel zero-pads a ragged tail).
@@ -138,7 +123,7 @@ QS_AVX512 void qs_linear_rows_avx512(const float *x, int64_t n, const void *weig
             const int keep_n = rows - 8 * h < 8 ? rows - 8 * h : 8;
             const __mmask8 keep = (__mmask8)((1u << keep_n) - 1);
             __m256 b = bias ? _mm256_maskz_loadu_ps(keep, bias + j + 8 * h) : _mm256_setzero_ps();
-            __m256 sums = fold8x8r(acc[4 * h], acc[4 * h + 1], acc[4 * h + 2], acc[4 * h + 3]);
+            __m256 sums = fold8x8(acc[4 * h], acc[4 * h + 1], acc[4 * h + 2], acc[4 * h + 3]);
             _mm256_mask_storeu_ps(out + j + 8 * h, keep, _mm256_add_ps(sums, b));
         }
     }

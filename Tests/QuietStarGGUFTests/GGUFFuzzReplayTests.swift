@@ -6,15 +6,9 @@ import Testing
 /// tools/fuzz/run-gguf-fuzz) and every GGUF fixture, through the fuzz target's own checks
 /// (`GGUFExercise`) on every test run: no fuzzing engine needed, and a regression traps here.
 @Suite struct GGUFFuzzReplayTests {
-    static func files(_ folder: URL) -> [URL] {
-        ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? [])
-            .filter { !$0.hasDirectoryPath && $0.pathExtension != "md" }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-    }
-
     @Test func everyCorpusFileReplaysCleanly() throws {
-        let corpus = Self.files(Repository.root.appendingPathComponent("tools/fuzz/corpus-gguf"))
-        let fixtures = [Repository.fixture("gguf"), Repository.fixture("gguf/models")].flatMap { Self.files(URL(fileURLWithPath: $0)) }
+        let corpus = Repository.files(in: "tools/fuzz/corpus-gguf")
+        let fixtures = Repository.files(in: "fixtures/gguf") + Repository.files(in: "fixtures/gguf/models")
         var accepted = 0
         for file in corpus + fixtures {
             let bytes = try Data(contentsOf: file)

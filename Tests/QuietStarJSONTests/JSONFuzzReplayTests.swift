@@ -7,16 +7,8 @@ import Testing
 /// run: no fuzzing engine needed, and a regression on any kept input traps here.
 @Suite struct JSONFuzzReplayTests {
     @Test func everyCorpusFileReplaysCleanly() throws {
-        let folder = Repository.root.appendingPathComponent("tools/fuzz/corpus/json")
-        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
-            .filter { !$0.hasDirectoryPath }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        #expect(files.count >= 100, "the committed corpus is missing")
-        var accepted = 0
-        for file in files {
-            let bytes = try Data(contentsOf: file)
-            accepted += bytes.withUnsafeBytes { JSONExercise.run($0) }
-        }
+        let (files, accepted) = try Repository.replayCorpus("json") { JSONExercise.run($0) }
+        #expect(files >= 100, "the committed corpus is missing")
         // Some kept inputs get past the parsers: the replay is more than a rejection test.
         #expect(accepted > 0, "no corpus input was accepted")
     }

@@ -52,6 +52,25 @@ public enum Repository {
     public static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The files of folder `relative` (from the repository root), sorted by name, without
+    /// subfolders and README files: a fuzz corpus or a fixture folder to replay.
+    public static func files(in relative: String) -> [URL] {
+        let folder = root.appendingPathComponent(relative)
+        return ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? [])
+            .filter { !$0.hasDirectoryPath && $0.pathExtension != "md" }
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+    }
+
+    /// Every file of `tools/fuzz/corpus/<target>/` through a fuzz target's checks (`exercise`
+    /// traps on a broken promise and returns what the input got past, summed here): the
+    /// replay half of fuzzing, run by the ordinary suite. Returns the file count and the sum.
+    public static func replayCorpus(_ target: String, _ exercise: (UnsafeRawBufferPointer) -> Int) throws -> (files: Int, sum: Int) {
+        let files = self.files(in: "tools/fuzz/corpus/\(target)")
+        var sum = 0
+        for file in files { sum += try Data(contentsOf: file).withUnsafeBytes { exercise($0) } }
+        return (files.count, sum)
+    }
+
     /// `fixtures/<relative>`.
     public static func fixture(_ relative: String) -> String {
         root.appendingPathComponent("fixtures").appendingPathComponent(relative).path

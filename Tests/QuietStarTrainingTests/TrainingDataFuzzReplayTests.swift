@@ -8,16 +8,8 @@ import Testing
 /// kept input traps here.
 @Suite struct TrainingDataFuzzReplayTests {
     @Test func everyCorpusFileReplaysCleanly() throws {
-        let folder = Repository.root.appendingPathComponent("tools/fuzz/corpus/training")
-        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
-            .filter { !$0.hasDirectoryPath }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        #expect(files.count >= 50, "the committed corpus is missing")
-        var read = 0
-        for file in files {
-            let bytes = try Data(contentsOf: file)
-            read += bytes.withUnsafeBytes { TrainingDataExercise.run($0) }
-        }
+        let (files, read) = try Repository.replayCorpus("training") { TrainingDataExercise.run($0) }
+        #expect(files >= 50, "the committed corpus is missing")
         // Kept inputs get past the readers: the replay is more than a rejection test.
         #expect(read > 0, "no corpus input gave a sequence")
     }
