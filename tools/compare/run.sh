@@ -37,12 +37,8 @@ fi
 
 json="$out/compare.jsonl"
 : > "$json.tmp"
-emit() { echo "$1" >> "$json.tmp"; }
-emit "$("$bin/quietstar-bench" sgemm --threads "$threads" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    if r.get("bench") == "machine": r["run"] = "compare"; print(json.dumps(r))' | head -1)"
+# The machine and its baselines (sgemm, FMA peak per ISA path, bandwidth), measured in this run.
+"$bin/quietstar-bench" sgemm --threads "$threads" | sed 's/^{/{"run":"compare",/' >> "$json.tmp"
 
 measure() {  # name qstar gguf
     local name="$1" qstar="$2" gguf="$3"
