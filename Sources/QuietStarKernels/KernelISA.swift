@@ -10,8 +10,9 @@ public enum KernelISA: String, Sendable, CaseIterable {
     /// The Swift SIMD kernels: AVX2 + FMA + F16C on x86-64 (the package's build target), NEON
     /// on arm64. Runs everywhere the package runs.
     case baseline
-    /// AVX-512 F/DQ/VL bodies from the `CKernels` C target (`qs_linear_pass_avx512`) for the
-    /// tiled matrix product; everything else stays on the baseline kernels.
+    /// AVX-512 bodies from the `CKernels` C target for the matrix products: the tiled product
+    /// (`qs_linear_pass_avx512`) and batch-1 rows (`qs_linear_rows_avx512`); everything else
+    /// stays on the baseline kernels.
     case avx512
 
     /// The path this process uses: `QUIETSTAR_ISA` when set (`avx2` or `baseline`, `avx512`,

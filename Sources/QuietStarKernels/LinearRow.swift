@@ -1,6 +1,6 @@
 import CKernels
-/// `LinearTiles` for one input row and f16, bf16 or Q8_0 weights: batch-1 decode, where the
-/// whole cost is reading the weights once.
+/// `LinearTiles` for one input row and f16, bf16 or Q8_0 weights (and f32 on the AVX-512 path,
+/// whose row kernel prefetches): batch-1 decode, where the whole cost is reading the weights once.
 ///
 /// The tiled kernel decodes a slice of weight rows into f32 scratch and then streams the input
 /// rows past it, which pays when many rows share the slice. With one row every decoded value is
@@ -22,16 +22,17 @@ enum LinearRow {
         let nOut = weight.rows
         let items = (nOut + chunkRows - 1) / chunkRows
         let chunks = min(items, Threads.count == 1 ? 1 : Threads.count * 4)
+        // The C kernel's name for the encoding (only read on the AVX-512 path).
+        let code: Int32 = switch weight.encoding {
+        case .f32: Int32(QS_ENCODING_F32)
+        case .f16: Int32(QS_ENCODING_F16)
+        case .bf16: Int32(QS_ENCODING_BF16)
+        case .q8_0: Int32(QS_ENCODING_Q8_0)
+        }
         Threads.parallelFor(chunks) { c in
             if isa == .avx512 {
                 // The same arithmetic, 16 rows per tile in 512-bit registers, next rows prefetched.
                 let first = items * c / chunks * chunkRows, end = min(nOut, items * (c + 1) / chunks * chunkRows)
-                let code: Int32 = switch weight.encoding {
-                case .f32: Int32(QS_ENCODING_F32)
-                case .f16: Int32(QS_ENCODING_F16)
-                case .bf16: Int32(QS_ENCODING_BF16)
-                default: Int32(QS_ENCODING_Q8_0)
-                }
                 qs_linear_rows_avx512(x, Int64(weight.cols), weight.base, Int64(weight.rowBytes), code,
                                       Int64(first), Int64(end), bias, out)
                 return

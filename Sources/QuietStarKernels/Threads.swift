@@ -58,19 +58,17 @@ public enum Threads {
             body(0..<n)
             return
         }
-        if workers == pool.size, pool.run(chunks: chunks, { c in
+        // Chunk `c`'s range: fixed by (n, chunks) alone, whichever thread runs it.
+        let chunk = { (c: Int) in
             let lo = n * c / chunks, hi = n * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
-        }) { return }
+        }
+        if workers == pool.size, pool.run(chunks: chunks, chunk) { return }
         // `concurrentPerform` wants a `@Sendable` closure; the disjoint-writes contract above is
-        // what makes sharing `body` (and the raw pointers it captures) safe.
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = n * c / chunks
-                let hi = n * (c + 1) / chunks
-                if lo < hi { box.value(lo..<hi) }
-            }
+        // what makes sharing `chunk` (and the raw pointers it captures) safe.
+        withoutActuallyEscaping(chunk) { chunk in
+            let box = UncheckedSendable(chunk)
+            DispatchQueue.concurrentPerform(iterations: chunks) { box.value($0) }
         }
     }
 }
