@@ -42,10 +42,10 @@ public final class Transformer: @unchecked Sendable {
     private let scratch = Scratch()
     /// When set, each step adds its time per phase here (benchmarks, tuning).
     public var profile: StepProfile?
-    /// How the step multiplies by weight matrices. `.tiles` (the default) is batch-invariant: a
-    /// row's result never depends on the other rows, which byte-identical inference needs.
-    /// Training runs fixed shapes and needs no batch invariance; `.blas` (sgemm) lets the forward
-    /// share OpenBLAS's threads with the backward instead of alternating between two pools.
+    /// How the step and its backward multiply by weight matrices. `.tiles` (the default) is our
+    /// own kernels (`LinearTiles` forward, `Gemm` backward): batch-invariant, the same bits on every
+    /// ISA path, and faster than sgemm wherever AVX-512 runs. `.blas` (OpenBLAS sgemm) stays for
+    /// benchmarks to compare against.
     public var linearStrategy: Linear.Strategy = .tiles
     /// Row inputs for the embedding gather (injected-embedding rows read id 0, then are overwritten).
     private var gatherIds: [Int32] = []
@@ -222,13 +222,13 @@ public final class Transformer: @unchecked Sendable {
         let logitRows = batch.logitCount
         if logitRows == rows {
             Linear.backward(dy: dLogits, x: a.hidden, rows: rows, weight: weights.output, dx: dNorm, accumulateDx: false,
-                            dWeight: g.map { $0.output ?? $0.embedding }, dBias: nil, scratch: scratch)
+                            dWeight: g.map { $0.output ?? $0.embedding }, dBias: nil, scratch: scratch, strategy: linearStrategy)
         } else {
             dNorm.update(repeating: 0, count: rows * hidden)
             if logitRows > 0 {
                 Linear.backward(dy: dLogits, x: a.logitInput, rows: logitRows, weight: weights.output, dx: b.gathered,
                                 accumulateDx: false, dWeight: g.map { $0.output ?? $0.embedding }, dBias: nil,
-                                scratch: scratch)
+                                scratch: scratch, strategy: linearStrategy)
                 for (i, r) in batch.logitRows.enumerated() {
                     (dNorm + Int(r) * hidden).update(from: b.gathered + i * hidden, count: hidden)
                 }
@@ -244,20 +244,20 @@ public final class Transformer: @unchecked Sendable {
                 let w = weights.layers[l], lg = g?.layers[l]
                 // dRes holds d(layer output). Feed-forward block: x' = h + down(silu(gate) * up).
                 Linear.backward(dy: dRes, x: a.ffnActivation(l), rows: rows, weight: w.down, dx: b.activation,
-                                accumulateDx: false, dWeight: lg?.down, dBias: nil, scratch: scratch)
+                                accumulateDx: false, dWeight: lg?.down, dBias: nil, scratch: scratch, strategy: linearStrategy)
                 SwiGLU.backward(dOut: b.activation, gate: a.gate(l), up: a.up(l), count: rows * inter,
                                 dGate: b.gate, dUp: b.up)
                 Linear.backward(dy: b.gate, x: a.ffnInput(l), rows: rows, weight: w.gate, dx: dNorm, accumulateDx: false,
-                                dWeight: lg?.gate, dBias: nil, scratch: scratch)
+                                dWeight: lg?.gate, dBias: nil, scratch: scratch, strategy: linearStrategy)
                 Linear.backward(dy: b.up, x: a.ffnInput(l), rows: rows, weight: w.up, dx: dNorm, accumulateDx: true,
-                                dWeight: lg?.up, dBias: nil, scratch: scratch)
+                                dWeight: lg?.up, dBias: nil, scratch: scratch, strategy: linearStrategy)
                 // dRes becomes d(mid): the residual path plus the norm's backward.
                 RMSNorm.backward(dy: dNorm, x: a.mid(l), rows: rows, dim: hidden, weight: w.ffnNorm, rstd: a.ffnRstd(l),
                                  dx: dRes, accumulateDx: true, dWeight: lg?.ffnNorm)
 
                 // Attention block: h = x + o(attn(rope(q), rope(k), v)).
                 Linear.backward(dy: dRes, x: a.attentionOutput(l), rows: rows, weight: w.o, dx: b.attention,
-                                accumulateDx: false, dWeight: lg?.o, dBias: nil, scratch: scratch)
+                                accumulateDx: false, dWeight: lg?.o, dBias: nil, scratch: scratch, strategy: linearStrategy)
                 let planeFloats = cache.totalRows * kvDim
                 b.keyPlane.update(repeating: 0, count: planeFloats)
                 b.valuePlane.update(repeating: 0, count: planeFloats)
@@ -296,11 +296,11 @@ public final class Transformer: @unchecked Sendable {
                                 positions: positions, table: rotary)
                 let n1 = a.attentionInput(l)
                 Linear.backward(dy: b.queries, x: n1, rows: rows, weight: w.q, dx: dNorm, accumulateDx: false,
-                                dWeight: lg?.q, dBias: lg?.qBias, scratch: scratch)
+                                dWeight: lg?.q, dBias: lg?.qBias, scratch: scratch, strategy: linearStrategy)
                 Linear.backward(dy: b.keys, x: n1, rows: rows, weight: w.k, dx: dNorm, accumulateDx: true,
-                                dWeight: lg?.k, dBias: lg?.kBias, scratch: scratch)
+                                dWeight: lg?.k, dBias: lg?.kBias, scratch: scratch, strategy: linearStrategy)
                 Linear.backward(dy: b.values, x: n1, rows: rows, weight: w.v, dx: dNorm, accumulateDx: true,
-                                dWeight: lg?.v, dBias: lg?.vBias, scratch: scratch)
+                                dWeight: lg?.v, dBias: lg?.vBias, scratch: scratch, strategy: linearStrategy)
                 // dRes becomes d(layer input).
                 RMSNorm.backward(dy: dNorm, x: a.residual(l), rows: rows, dim: hidden, weight: w.attnNorm,
                                  rstd: a.attentionRstd(l), dx: dRes, accumulateDx: true, dWeight: lg?.attnNorm)

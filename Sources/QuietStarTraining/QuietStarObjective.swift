@@ -125,6 +125,9 @@ public final class QuietStarObjective {
     let head: MixingHead
     private let workspace = MixingHeadWorkspace()
     private let scratch = Scratch()
+    /// The first of this objective's own slots in `scratch`: the kernels it calls with the same
+    /// scratch (Linear, Gemm) use the slots below.
+    private let ownSlots = Linear.scratchSlots.upperBound
 
     /// `parameters` must hold the model and the Quiet-STaR tensors (`TensorNames.thought`), the
     /// thought embeddings in trained units (`fileScales` set to the embedding scale).
@@ -146,7 +149,6 @@ public final class QuietStarObjective {
         self.startTokenId = startTokenId
         self.endTokenId = endTokenId
         transformer = Transformer(weights: parameters.weights, keepsLayerActivations: true)
-        transformer.linearStrategy = .blas
         sampler = Transformer(weights: parameters.weights)
         func matrix(_ t: TensorNames.Thought) -> WeightMatrix {
             let shape = t.shape(c)
@@ -339,8 +341,8 @@ public final class QuietStarObjective {
             }
         }
         let R = talks.count
-        let hBase = scratch.floats(R * H, slot: 0), hTalk = scratch.floats(R * H, slot: 1)
-        let mixed = scratch.floats(R * H, slot: 2), mixedLogits = scratch.floats(R * V, slot: 3)
+        let hBase = scratch.floats(R * H, slot: ownSlots + 0), hTalk = scratch.floats(R * H, slot: ownSlots + 1)
+        let mixed = scratch.floats(R * H, slot: ownSlots + 2), mixedLogits = scratch.floats(R * V, slot: ownSlots + 3)
         for (i, talk) in talks.enumerated() {
             (hBase + i * H).update(from: out.hidden(row: talk.baseRow), count: H)
             (hTalk + i * H).update(from: out.hidden(row: talk.talkRow), count: H)
@@ -349,7 +351,7 @@ public final class QuietStarObjective {
         head.forward(base: hBase, thought: hTalk, rows: R, workspace: workspace, weights: &w)
         Elementwise.blend(hBase, hTalk, weights: w, rows: R, dim: H, into: mixed)
         Linear.forward(x: mixed, rows: R, weight: parameters.weights.output, bias: nil, out: mixedLogits, scratch: scratch,
-                       strategy: .blas)
+                       strategy: transformer.linearStrategy)
         var mixedLoss = [Float](repeating: 0, count: R)
         let talkTargets = talks.map(\.target)
         CrossEntropy.forward(logits: mixedLogits, rows: R, vocab: V, targets: talkTargets, lossPerRow: &mixedLoss)
@@ -398,7 +400,7 @@ public final class QuietStarObjective {
         let T = Float(hyper.policyTemperature)
         let policyLogits = out.logits + textLogitRows * V
         let policyRows = logitRows - textLogitRows
-        let tempered = scratch.floats(max(1, policyRows) * V, slot: 4)
+        let tempered = scratch.floats(max(1, policyRows) * V, slot: ownSlots + 4)
         for r in 0..<policyRows {
             let src = policyLogits + r * V, dst = tempered + r * V
             for v in 0..<V { dst[v] = src[v] / T }
@@ -418,7 +420,7 @@ public final class QuietStarObjective {
         guard let gradients else { return metrics }
 
         // Backward. dLogits: base CE on text rows, REINFORCE on policy rows.
-        let dLogits = scratch.floats(logitRows * V, slot: 5)
+        let dLogits = scratch.floats(logitRows * V, slot: ownSlots + 5)
         var dBase = [Float](repeating: 0, count: textLogitRows)
         for r in 0..<textLogitRows where targets[r] >= 0 { dBase[r] = Float(scale * weights.base / Double(max(1, baseCount))) }
         CrossEntropy.backward(logits: out.logits, rows: textLogitRows, vocab: V, targets: targets, dLoss: dBase, dLogits: dLogits)
@@ -441,13 +443,14 @@ public final class QuietStarObjective {
         for (i, talk) in talks.enumerated() {
             dMixed[i] = Float(scale * weights.mixed / Double(A) / Double(max(1, stepCount[talk.m])))
         }
-        let dMixedLogits = scratch.floats(R * V, slot: 6)
+        let dMixedLogits = scratch.floats(R * V, slot: ownSlots + 6)
         CrossEntropy.backward(logits: mixedLogits, rows: R, vocab: V, targets: talkTargets, dLoss: dMixed, dLogits: dMixedLogits)
         let grads = parameters.gradients(in: gradients)
-        let dMixedHidden = scratch.floats(R * H, slot: 7)
+        let dMixedHidden = scratch.floats(R * H, slot: ownSlots + 7)
         Linear.backward(dy: dMixedLogits, x: mixed, rows: R, weight: parameters.weights.output, dx: dMixedHidden,
-                        accumulateDx: false, dWeight: freezesBase ? nil : (grads.output ?? grads.embedding), dBias: nil, scratch: scratch)
-        let dHBase = scratch.floats(R * H, slot: 8), dHTalk = scratch.floats(R * H, slot: 9)
+                        accumulateDx: false, dWeight: freezesBase ? nil : (grads.output ?? grads.embedding), dBias: nil, scratch: scratch,
+                        strategy: transformer.linearStrategy)
+        let dHBase = scratch.floats(R * H, slot: ownSlots + 8), dHTalk = scratch.floats(R * H, slot: ownSlots + 9)
         dHBase.update(repeating: 0, count: R * H)
         dHTalk.update(repeating: 0, count: R * H)
         var dw = [Float](repeating: 0, count: R)
@@ -457,7 +460,7 @@ public final class QuietStarObjective {
         head.backward(dw: dw, rows: R, workspace: workspace, dBase: dHBase, dThought: dHTalk,
                       gradients: MixingHeadGradients(w0: g(.mixing0Weight), b0: g(.mixing0Bias), w1: g(.mixing1Weight),
                                                      b1: g(.mixing1Bias), w2: g(.mixing2Weight)))
-        let dHidden = scratch.floats(rows * H, slot: 10)
+        let dHidden = scratch.floats(rows * H, slot: ownSlots + 10)
         dHidden.update(repeating: 0, count: rows * H)
         for (i, talk) in talks.enumerated() {
             Elementwise.add(dHidden + talk.baseRow * H, dHBase + i * H, into: dHidden + talk.baseRow * H, count: H)

@@ -15,7 +15,7 @@ struct KernelBench: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
 
-    @Option(help: "Only run kernels whose name contains this (linear, convert, rmsnorm, rotary, swiglu, softmax, cross_entropy, embedding, attention).")
+    @Option(help: "Only run kernels whose name contains this (linear, linear_backward, convert, rmsnorm, rotary, swiglu, softmax, cross_entropy, embedding, attention).")
     var filter: String?
 
     func run() {
@@ -36,6 +36,7 @@ struct KernelBench: ParsableCommand {
         let scratch = Scratch()
         if wanted("convert") { convert(dims, minTime) }
         if wanted("linear") { linear(dims, minTime, peak: peak, readGBs: read, scratch: scratch) }
+        if wanted("linear_backward") { linearBackward(dims, minTime, peak: peak, scratch: scratch) }
         if wanted("rmsnorm") { rmsnorm(dims, minTime) }
         if wanted("rotary") { rotary(dims, minTime) }
         if wanted("swiglu") { swiglu(dims, minTime) }
@@ -125,6 +126,39 @@ struct KernelBench: ParsableCommand {
                                   ("ratio", .double(tiles / blas))])
             }
             withExtendedLifetime(storage) {}
+        }
+    }
+
+    /// The two products of a linear layer's backward (`Gemm` against sgemm, interleaved): dx = dy · W
+    /// and dW += dyᵀ · x, for the attention-sized and the MLP-sized matrix of the model shape.
+    func linearBackward(_ d: Dims, _ minTime: Double, peak: Double, scratch: Scratch) {
+        let m = options.quick ? 64 : 512
+        for (nOut, nIn) in [(d.hidden, d.hidden), (d.mlp, d.hidden), (d.hidden, d.mlp)] {
+            let (raw, w) = Self.weight(rows: nOut, cols: nIn, dtype: .f32, seed: 8)
+            let x = BenchBuffer<Float>(random: m * nIn, seed: 9), dy = BenchBuffer<Float>(random: m * nOut, seed: 10)
+            let dx = BenchBuffer<Float>(zeros: m * nIn), dW = BenchBuffer<Float>(zeros: nOut * nIn)
+            let flops = 2 * Double(m) * Double(nIn) * Double(nOut)
+            for product in ["dx", "dweight"] {
+                let strategies: [(String, Linear.Strategy)] = [("tiles", .tiles), ("blas", .blas)]
+                let timings = Bench.measureInterleaved(minTime: minTime, minRounds: 3, strategies.map { _, strategy in
+                    {
+                        Linear.backward(dy: dy.pointer, x: x.pointer, rows: m, weight: w, dx: product == "dx" ? dx.pointer : nil,
+                                        accumulateDx: false, dWeight: product == "dx" ? nil : dW.pointer, dBias: nil,
+                                        scratch: scratch, strategy: strategy)
+                    }
+                })
+                var rates: [Double] = []
+                for ((label, _), t) in zip(strategies, timings) {
+                    let gflops = flops / t.median / 1e9
+                    rates.append(gflops)
+                    BenchOutput.emit([("bench", "linear_backward"), ("product", .string(product)), ("m", .int(m)),
+                                      ("in", .int(nIn)), ("out", .int(nOut)), ("strategy", .string(label)),
+                                      ("gflops", .double(gflops)), ("fraction_of_sgemm_peak", .double(gflops / peak))] + t.fields)
+                }
+                BenchOutput.emit([("bench", "linear_backward_tiles_vs_blas"), ("product", .string(product)), ("in", .int(nIn)),
+                                  ("out", .int(nOut)), ("ratio", .double(rates[0] / rates[1]))])
+            }
+            withExtendedLifetime((raw, x, dy, dx, dW)) {}
         }
     }
 

@@ -68,6 +68,28 @@ import Testing
         #expect(s.stdoutText.contains("logprob"))
     }
 
+    /// Training's numbers do not depend on the machine's kernel path or the thread count: every
+    /// product (forward tiles, backward Gemm) computes each element in one fixed order, so the
+    /// AVX2 path on one thread and the AVX-512 path on two write the same checkpoint bytes.
+    @Test func trainingWritesTheSameBytesOnEveryKernelPathAndThreadCount() throws {
+        let root = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var outputs: [String: Data] = [:]
+        for (isa, threads) in [("avx2", "1"), ("avx512", "2"), ("auto", "2")] {
+            let dir = root.appendingPathComponent("\(isa)-\(threads)")
+            var arguments = Self.pretrainArguments(dir, steps: 4)
+            arguments[arguments.firstIndex(of: "--threads")! + 1] = threads
+            arguments[arguments.firstIndex(of: "--hidden")! + 1] = "80"
+            arguments[arguments.firstIndex(of: "--ffn")! + 1] = "200"
+            var environment = ProcessInfo.processInfo.environment
+            environment["QUIETSTAR_ISA"] = isa
+            let r = try CLI.run("quietstar-train", arguments, environment: environment)
+            #expect(r.status == 0, "\(isa): \(r.stderrText)")
+            outputs["\(isa)-\(threads)"] = try Data(contentsOf: Self.checkpoint(dir, 4))
+        }
+        #expect(Set(outputs.values).count == 1, "the checkpoint depends on the kernel path or thread count")
+    }
+
     @Test func errorsHaveTheirStatuses() throws {
         let root = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }

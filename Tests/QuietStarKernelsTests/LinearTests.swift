@@ -36,25 +36,37 @@ import Testing
                 let y = Self.forward(path, x: x, m: m, weight: w, bias: bias, scratch: scratch)
                 expectClose(y, ref.floats("\(name)/y"), "\(name) y via \(path)")
             }
-            // dx written, then accumulated; f32 weights also get dW and db (accumulated).
-            for panel in [nil, 16] {
+            // dx written, then accumulated, on Gemm, on sgemm and on sgemm with small decoded panels;
+            // f32 weights also get dW and db (accumulated).
+            for path in Path.allCases {
+                func backward(_ dx: inout [Float], accumulate: Bool) {
+                    switch path {
+                    case .tiles, .blas:
+                        Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: accumulate, dWeight: nil,
+                                        dBias: nil, scratch: scratch, strategy: path == .tiles ? .tiles : .blas)
+                    case .smallPanels:
+                        Linear.backwardBLAS(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: accumulate, dWeight: nil,
+                                            scratch: scratch, panel: 16)
+                    }
+                }
                 var dx = [Float](repeating: .nan, count: m * nIn)
-                Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &dx, accumulateDx: false, dWeight: nil, dBias: nil,
-                                scratch: scratch, panel: panel)
-                expectClose(dx, ref.floats("\(name)/dx"), "\(name) dx (panel \(panel ?? 0))")
+                backward(&dx, accumulate: false)
+                expectClose(dx, ref.floats("\(name)/dx"), "\(name) dx via \(path)")
                 var acc = [Float](repeating: 2, count: m * nIn)
-                Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: &acc, accumulateDx: true, dWeight: nil, dBias: nil,
-                                scratch: scratch, panel: panel)
-                expectClose(acc, ref.floats("\(name)/dx").map { $0 + 2 }, "\(name) accumulated dx (panel \(panel ?? 0))")
+                backward(&acc, accumulate: true)
+                expectClose(acc, ref.floats("\(name)/dx").map { $0 + 2 }, "\(name) accumulated dx via \(path)")
             }
             if w.encoding == .f32 {
-                var dW = [Float](repeating: 1, count: nOut * nIn), dB = [Float](repeating: -1, count: nOut)
-                dB.withUnsafeMutableBufferPointer { db in
-                    Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: nil, accumulateDx: false,
-                                    dWeight: &dW, dBias: hasBias ? db.baseAddress! : nil)
+                let dW = [Float](repeating: 1, count: nOut * nIn), dB = [Float](repeating: -1, count: nOut)
+                for strategy in [Linear.Strategy.tiles, .blas] {
+                    var dW = dW, dB = dB
+                    dB.withUnsafeMutableBufferPointer { db in
+                        Linear.backward(dy: dy, x: x, rows: m, weight: w, dx: nil, accumulateDx: false,
+                                        dWeight: &dW, dBias: hasBias ? db.baseAddress! : nil, strategy: strategy)
+                    }
+                    expectClose(dW, ref.floats("\(name)/dweight").map { $0 + 1 }, "\(name) dweight via \(strategy)")
+                    if hasBias { expectClose(dB, ref.floats("\(name)/dbias").map { $0 - 1 }, "\(name) dbias") }
                 }
-                expectClose(dW, ref.floats("\(name)/dweight").map { $0 + 1 }, "\(name) dweight")
-                if hasBias { expectClose(dB, ref.floats("\(name)/dbias").map { $0 - 1 }, "\(name) dbias") }
             }
         }
     }

@@ -45,6 +45,19 @@ enum { QS_ENCODING_F32 = 0, QS_ENCODING_F16 = 1, QS_ENCODING_BF16 = 2, QS_ENCODI
 void qs_linear_rows_avx512(const float *x, int64_t n, const void *weights, int64_t row_bytes,
                            int encoding, int64_t first, int64_t end, const float *bias, float *out);
 
+/// Columns per packed tile of `Gemm` (Sources/QuietStarKernels/Gemm.swift).
+enum { QS_GEMM_TILE_COLS = 64 };
+
+/// One block of `Gemm.accumulate` on AVX-512: for rows i < rows of C and columns j < cols,
+/// c[i * ldc + j] = fma(a[i * ars + k * aks], B[k][j], c[i * ldc + j]) for k = 0, 1, ..., depth-1
+/// in that order, starting from the stored c, or from +0 when `zero`. B is packed: column tile t
+/// (64 columns, zero-padded past `cols`) starts at packed + t * tile_stride, its row k at
+/// + k * 64, 64-byte aligned. The arithmetic is `Gemm.Tile`'s (Swift), one FMA chain per element,
+/// so either path gives the same bits. Does nothing where `qs_cpu_has_avx512` is 0.
+void qs_gemm_block_avx512(const float *a, int64_t ars, int64_t aks, int64_t rows,
+                          const float *packed, int64_t tile_stride, int64_t depth,
+                          float *c, int64_t ldc, int64_t cols, int zero);
+
 /// FMA throughput probes for benchmarks: `iterations` x 12 independent vector FMAs (8 lanes for
 /// AVX2, 16 for AVX-512: 2 FLOPs per lane each). Call the AVX-512 one only where
 /// `qs_cpu_has_avx512` is 1; on non-x86-64 machines both return at once.
