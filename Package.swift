@@ -64,7 +64,7 @@ let executables: [(name: String, dependencies: [Target.Dependency])] = [
     ("quietstar-inspect", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarJSON", "QuietStarCLI", argumentParser]),
     ("quietstar-convert", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarInterop", "QuietStarTokenizer", "QuietStarJSON",
                            "QuietStarCLI", argumentParser]),
-    ("quietstar-run", ["QuietStarFormat", "QuietStarModel", "QuietStarEngine", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
+    ("quietstar-run", ["QuietStarFormat", "QuietStarKernels", "QuietStarModel", "QuietStarEngine", "QuietStarTokenizer", "QuietStarJSON", "QuietStarCLI",
                        argumentParser]),
     ("quietstar-train", ["QuietStarFormat", "QuietStarCheckpoint", "QuietStarKernels", "QuietStarTokenizer", "QuietStarTraining",
                          "QuietStarSTaR", "QuietStarJSON",

@@ -20,6 +20,10 @@ public struct GenerationOptions: Sendable {
     public var ignoreEndOfSequence = false
     /// Add the tokenizer's BOS (and any template tokens) to each prompt, as Hugging Face does.
     public var addSpecialTokens = true
+    /// How the KV cache stores keys and values: `.f16` halves the memory and the bytes attention
+    /// streams per cached token (decoding many lines over long contexts is bound by them), at the
+    /// cost of rounding each key and value to f16 (see docs/benchmarks.md for the measured effect).
+    public var kvCache: CacheEncoding = .f32
 
     public init() {}
 
@@ -72,7 +76,8 @@ public final class Generator {
         self.model = model
         self.options = options
         transformer = Transformer(weights: model.weights)
-        cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength)
+        cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
+                            encoding: options.kvCache)
         scheduler = LineScheduler(transformer: transformer, cache: cache, maxStepRows: options.maxStepTokens,
                                   window: 4 * options.batchSize)
         // Thought markers are never text: plain generation from a Quiet-STaR model skips them.

@@ -13,6 +13,10 @@ public struct ScoreOptions: Sendable {
     public var perToken = false
     /// Add the tokenizer's BOS (and any template tokens), as Hugging Face does.
     public var addSpecialTokens = true
+    /// How the KV cache stores keys and values: `.f16` halves the memory and the bytes attention
+    /// streams per cached token (decoding many lines over long contexts is bound by them), at the
+    /// cost of rounding each key and value to f16 (see docs/benchmarks.md for the measured effect).
+    public var kvCache: CacheEncoding = .f32
 
     public init() {}
 
@@ -55,7 +59,8 @@ public final class Scorer {
         self.model = model
         self.options = options
         transformer = Transformer(weights: model.weights)
-        cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength)
+        cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
+                            encoding: options.kvCache)
         let logitBudget = max(options.batchSize, (16 << 20) / model.config.vocabSize)
         scheduler = LineScheduler(transformer: transformer, cache: cache,
                                   maxStepRows: min(options.maxStepTokens, logitBudget), window: 4 * options.batchSize)

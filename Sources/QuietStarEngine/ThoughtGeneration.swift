@@ -55,7 +55,7 @@ public final class ThoughtGenerator {
         self.options = options
         transformer = Transformer(weights: model.weights)
         cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
-                            scratchRows: options.batchSize * thoughtOptions.steps)
+                            scratchRows: options.batchSize * thoughtOptions.steps, encoding: options.kvCache)
         // A step holds up to two rows per line (text + start) besides prefill chunks.
         stepRows = max(options.maxStepTokens, 2 * options.batchSize)
         var sampling = options.sampling

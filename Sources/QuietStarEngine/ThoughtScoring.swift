@@ -69,7 +69,7 @@ public final class ThoughtScorer {
         let logitBudget = max(options.batchSize, (16 << 20) / model.config.vocabSize)
         stepRows = max(1, min(options.maxStepTokens, logitBudget))
         cache = try KVCache(config: model.config, slots: options.batchSize, rowsPerSlot: model.config.contextLength,
-                            scratchRows: stepRows * thoughtOptions.steps)
+                            scratchRows: stepRows * thoughtOptions.steps, encoding: options.kvCache)
     }
 
     /// Scores every request, delivering outcomes in request order. Lines are scored in groups of

@@ -1,7 +1,18 @@
 import Foundation
 
+/// How a KV cache stores its keys and values. `f16` halves the bytes attention streams per key,
+/// which is the whole cost of decoding many lines over long caches; every value read is widened to
+/// f32 exactly, so the arithmetic is the f32 kernel's on the rounded keys and values.
+public enum CacheEncoding: String, Sendable, CaseIterable {
+    case f32, f16
+
+    /// Bytes per stored value.
+    public var byteWidth: Int { self == .f32 ? 4 : 2 }
+}
+
 /// A run of cached keys and values that some query rows attend to: kv head `h` of row `r` of the
-/// span has its `headDim` keys at `keys + r * rowStride + h * headStride` (values likewise).
+/// span has its `headDim` keys at element `r * rowStride + h * headStride` of `keyBase` (values
+/// likewise), each element `encoding.byteWidth` bytes.
 ///
 /// `headStride` nil means the heads of a row are packed (`headStride = headDim`), the layout of a
 /// `[positions, kvHeads * headDim]` cache. A head-major cache (`[kvHeads, positions, headDim]`:
@@ -9,20 +20,47 @@ import Foundation
 /// stream contiguous memory, which decode over long caches rewards (see `quietstar-bench kernels`,
 /// attention decode cases).
 public struct KeySpan: @unchecked Sendable {
-    public var keys: UnsafePointer<Float>
-    public var values: UnsafePointer<Float>
+    public var keyBase: UnsafeRawPointer
+    public var valueBase: UnsafeRawPointer
+    public var encoding: CacheEncoding
     public var rowStride: Int
     public var count: Int
     public var headStride: Int?
 
+    /// A span of f32 keys and values.
     public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, rowStride: Int, count: Int,
                 headStride: Int? = nil) {
+        self.init(keyBase: UnsafeRawPointer(keys), valueBase: UnsafeRawPointer(values), encoding: .f32,
+                  rowStride: rowStride, count: count, headStride: headStride)
+    }
+
+    public init(keyBase: UnsafeRawPointer, valueBase: UnsafeRawPointer, encoding: CacheEncoding, rowStride: Int,
+                count: Int, headStride: Int? = nil) {
         precondition(count >= 0, "KeySpan: negative count")
-        self.keys = keys
-        self.values = values
+        self.keyBase = keyBase
+        self.valueBase = valueBase
+        self.encoding = encoding
         self.rowStride = rowStride
         self.count = count
         self.headStride = headStride
+    }
+
+    /// The f32 keys (only for an f32 span: the backward pass and direct readers).
+    public var keys: UnsafePointer<Float> {
+        precondition(encoding == .f32, "KeySpan: the keys are \(encoding), not f32")
+        return keyBase.assumingMemoryBound(to: Float.self)
+    }
+
+    /// The f32 values (only for an f32 span).
+    public var values: UnsafePointer<Float> {
+        precondition(encoding == .f32, "KeySpan: the values are \(encoding), not f32")
+        return valueBase.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Same memory, layout and encoding (tile-mates whose keys can be streamed once for all).
+    func sharesStorage(with o: KeySpan) -> Bool {
+        keyBase == o.keyBase && valueBase == o.valueBase && encoding == o.encoding && rowStride == o.rowStride
+            && headStride == o.headStride
     }
 }
 
@@ -80,7 +118,9 @@ public enum Attention {
         guard tasks > 0 else { return }
         let scale = 1 / Float(headDim).squareRoot()
         let vectors = tileRows * group
-        let perChunk = vectors * (2 * headDim + block + 2)
+        // Per chunk: the state's vectors, then one block of widened keys and values (f16 spans).
+        let stateFloats = vectors * (2 * headDim + block + 2)
+        let perChunk = stateFloats + 2 * block * headDim
         let chunks = min(tasks, Threads.count == 1 ? 1 : Threads.count * 4)
         let buffers = scratch.floats(chunks * perChunk, slot: scratchSlots.lowerBound)
         Threads.parallelFor(chunks) { c in
@@ -90,7 +130,8 @@ public enum Attention {
             let state = OnlineSoftmax(headDim: headDim, qs: buf, acc: buf + vectors * headDim,
                                       scores: buf + 2 * vectors * headDim,
                                       runMax: buf + 2 * vectors * headDim + vectors * block,
-                                      runSum: buf + 2 * vectors * headDim + vectors * block + vectors)
+                                      runSum: buf + 2 * vectors * headDim + vectors * block + vectors,
+                                      widenedKeys: buf + stateFloats, widenedValues: buf + stateFloats + block * headDim)
             for task in (tasks * c / chunks)..<(tasks * (c + 1) / chunks) {
                 let tile = task / kvHeads, kvh = task % kvHeads
                 let r0 = tile * tileRows, n = min(tileRows, rows - r0)
@@ -113,8 +154,7 @@ public enum Attention {
                 counts[0] = first.count
                 for t in 1..<max(1, n) {
                     let a = spans(r0 + t).0
-                    if a.keys != first.keys || a.values != first.values || a.rowStride != first.rowStride
-                        || a.headStride != first.headStride {
+                    if !a.sharesStorage(with: first) {
                         shared = 0
                         break
                     }
@@ -200,6 +240,8 @@ private struct OnlineSoftmax {
     let headDim: Int
     let qs: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
     let runMax: UnsafeMutablePointer<Float>, runSum: UnsafeMutablePointer<Float>
+    /// One block's keys and values of an f16 span, widened to f32 (`headDim` floats per key).
+    let widenedKeys: UnsafeMutablePointer<Float>, widenedValues: UnsafeMutablePointer<Float>
 
     func reset(_ vectors: Int) {
         acc.update(repeating: 0, count: vectors * headDim)
@@ -225,8 +267,20 @@ private struct OnlineSoftmax {
         while j0 < end {
             let nb = min(block, end - j0)
             let head = kvHead * (span.headStride ?? hd)
-            let kBase = span.keys + j0 * span.rowStride + head
-            let vBase = span.values + j0 * span.rowStride + head
+            // The block's keys and values as f32: in place, or widened (exactly) from f16 into
+            // scratch, after which the arithmetic is the f32 path's whatever the stride.
+            let kBase: UnsafePointer<Float>, vBase: UnsafePointer<Float>, stride: Int
+            switch span.encoding {
+            case .f32:
+                kBase = span.keys + j0 * span.rowStride + head
+                vBase = span.values + j0 * span.rowStride + head
+                stride = span.rowStride
+            case .f16:
+                widen(span, rows: j0..<(j0 + nb), head: head)
+                kBase = UnsafePointer(widenedKeys)
+                vBase = UnsafePointer(widenedValues)
+                stride = hd
+            }
             // Scores: groups of four vectors two keys at a time, then each leftover vector eight
             // keys at a time (the same arithmetic per dot product either way).
             var v = vectors.lowerBound
@@ -236,8 +290,8 @@ private struct OnlineSoftmax {
                 let s0 = scores + v * block, s1 = s0 + block, s2 = s1 + block, s3 = s2 + block
                 var jj = 0
                 while jj < nb {
-                    let k0 = kBase + jj * span.rowStride
-                    let k1 = jj + 1 < nb ? k0 + span.rowStride : k0
+                    let k0 = kBase + jj * stride
+                    let k1 = jj + 1 < nb ? k0 + stride : k0
                     let (a, b) = Attention.dot4x2(q4, k0, k1, hd)
                     s0[jj] = a[0]; s1[jj] = a[1]; s2[jj] = a[2]; s3[jj] = a[3]
                     if jj + 1 < nb {
@@ -252,7 +306,7 @@ private struct OnlineSoftmax {
                 var jj = 0
                 while jj < nb {
                     // A ragged last group of keys repeats its last key; those scores are dropped.
-                    let (a, b) = Attention.dot1x8(qs + v * hd, kBase + jj * span.rowStride, stride: span.rowStride,
+                    let (a, b) = Attention.dot1x8(qs + v * hd, kBase + jj * stride, stride: stride,
                                                   keys: nb - jj, hd)
                     for i in 0..<min(8, nb - jj) { sv[jj + i] = i < 4 ? a[i] : b[i - 4] }
                     jj += 8
@@ -280,14 +334,33 @@ private struct OnlineSoftmax {
             // Weighted values.
             v = vectors.lowerBound
             while v + 4 <= vectors.upperBound {
-                accumulateValues4(v, vBase, span.rowStride, nb)
+                accumulateValues4(v, vBase, stride, nb)
                 v += 4
             }
             while v < vectors.upperBound {
-                accumulateValues1(v, vBase, span.rowStride, nb)
+                accumulateValues1(v, vBase, stride, nb)
                 v += 1
             }
             j0 += nb
+        }
+    }
+
+    /// Widens keys and values of rows `rows` of an f16 span (kv head at element offset `head`)
+    /// into `widenedKeys` / `widenedValues`, `headDim` floats per row.
+    @inline(__always)
+    func widen(_ span: KeySpan, rows: Range<Int>, head: Int) {
+        let hd = headDim
+        if span.rowStride == hd {
+            // Head-major cache: the block is one contiguous run.
+            let offset = 2 * (rows.lowerBound * hd + head)
+            Convert.decodeF16(span.keyBase + offset, rows.count * hd, widenedKeys)
+            Convert.decodeF16(span.valueBase + offset, rows.count * hd, widenedValues)
+            return
+        }
+        for (i, r) in rows.enumerated() {
+            let offset = 2 * (r * span.rowStride + head)
+            Convert.decodeF16(span.keyBase + offset, hd, widenedKeys + i * hd)
+            Convert.decodeF16(span.valueBase + offset, hd, widenedValues + i * hd)
         }
     }
 

@@ -22,7 +22,7 @@ public struct KeyRange: Sendable, Equatable {
 /// their rows afterwards).
 ///
 /// Layout is head-major: each layer has a key plane and a value plane of `[kvHeads][totalRows]
-/// [headDim]` floats, so KV head `h` of row `r` lies at `plane + (h * totalRows + r) * headDim`.
+/// [headDim]` values (f32, or f16 with `encoding: .f16`), so KV head `h` of row `r` lies at `plane + (h * totalRows + r) * headDim`.
 /// Any run of rows is then a `KeySpan` (pointer, `rowStride = headDim`, `headStride = totalRows *
 /// headDim`) that the attention kernel reads in place, and each (row, head) unit of attention
 /// streams contiguous memory (measured ~2x faster decode over long caches than row-major).
@@ -38,15 +38,20 @@ public final class KVCache: @unchecked Sendable {
     public let slotCount: Int
     public let rowsPerSlot: Int
     public let scratchRows: Int
+    /// How keys and values are stored. `.f16` halves the memory and the bytes attention reads per
+    /// key (decode over long caches is bound by them); values are rounded to nearest on store.
+    /// Training needs `.f32` (its backward reads the cache as f32).
+    public let encoding: CacheEncoding
     /// Rows in all text slots; scratch rows start here.
     public var textRows: Int { slotCount * rowsPerSlot }
     public var totalRows: Int { textRows + scratchRows }
 
     private let base: UnsafeMutableRawPointer
     private let mappedBytes: Int
-    private let layerStride: Int   // floats between layer l's keys and layer l+1's keys
+    private let layerStride: Int   // values between layer l's keys and layer l+1's keys
 
-    public init(config: ModelConfig, slots: Int, rowsPerSlot: Int, scratchRows: Int = 0) throws(ModelError) {
+    public init(config: ModelConfig, slots: Int, rowsPerSlot: Int, scratchRows: Int = 0,
+                encoding: CacheEncoding = .f32) throws(ModelError) {
         guard slots >= 1, rowsPerSlot >= 1, scratchRows >= 0 else {
             throw ModelError(.invalidArgument, "KV cache needs at least one slot of one row (asked for \(slots) slots of \(rowsPerSlot) rows)")
         }
@@ -57,10 +62,11 @@ public final class KVCache: @unchecked Sendable {
         slotCount = slots
         self.rowsPerSlot = rowsPerSlot
         self.scratchRows = scratchRows
+        self.encoding = encoding
         let rows = slots.multipliedReportingOverflow(by: rowsPerSlot)
         let total = rows.partialValue.addingReportingOverflow(scratchRows)
         let perLayer = total.partialValue.multipliedReportingOverflow(by: 2 * kvDim)
-        let all = perLayer.partialValue.multipliedReportingOverflow(by: layerCount * MemoryLayout<Float>.stride)
+        let all = perLayer.partialValue.multipliedReportingOverflow(by: layerCount * encoding.byteWidth)
         guard !rows.overflow, !total.overflow, !perLayer.overflow, !all.overflow, all.partialValue < (1 << 46) else {
             throw ModelError(.invalidArgument, "KV cache of \(slots) slots x \(rowsPerSlot) rows (+\(scratchRows) scratch) is too large to address")
         }
@@ -83,16 +89,30 @@ public final class KVCache: @unchecked Sendable {
     @inline(__always)
     public func scratchRow(_ index: Int) -> Int { textRows + index }
 
-    /// Layer `layer`'s key plane; KV head `h` of row `r` is at `+ (h * totalRows + r) * headDim`.
+    /// Layer `layer`'s key plane; KV head `h` of row `r` is value `(h * totalRows + r) * headDim`.
     @inline(__always)
-    public func keys(layer: Int) -> UnsafeMutablePointer<Float> {
-        base.assumingMemoryBound(to: Float.self) + layer * layerStride
+    public func keyPlane(layer: Int) -> UnsafeMutableRawPointer {
+        base + layer * layerStride * encoding.byteWidth
     }
 
     /// Layer `layer`'s value plane (same layout as the keys).
     @inline(__always)
+    public func valuePlane(layer: Int) -> UnsafeMutableRawPointer {
+        keyPlane(layer: layer) + totalRows * kvDim * encoding.byteWidth
+    }
+
+    /// Layer `layer`'s key plane as f32 (an f32 cache only).
+    @inline(__always)
+    public func keys(layer: Int) -> UnsafeMutablePointer<Float> {
+        precondition(encoding == .f32, "KVCache: an \(encoding) cache has no f32 planes")
+        return keyPlane(layer: layer).assumingMemoryBound(to: Float.self)
+    }
+
+    /// Layer `layer`'s value plane as f32 (an f32 cache only).
+    @inline(__always)
     public func values(layer: Int) -> UnsafeMutablePointer<Float> {
-        keys(layer: layer) + totalRows * kvDim
+        precondition(encoding == .f32, "KVCache: an \(encoding) cache has no f32 planes")
+        return valuePlane(layer: layer).assumingMemoryBound(to: Float.self)
     }
 
     /// Floats between KV head `h` and `h + 1` of the same row.
@@ -114,13 +134,31 @@ public final class KVCache: @unchecked Sendable {
     /// Writes `count` rows of packed keys and values (`[count, kvHeads * headDim]`, row `i` going
     /// to cache row `rows[i]`) into layer `layer`.
     public func store(layer: Int, rows: UnsafePointer<Int>, count: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
-        let kPlane = keys(layer: layer), vPlane = values(layer: layer)
         let hs = headStride, hd = headDim, kvDim = self.kvDim
-        for i in 0..<count {
-            let row = rows[i] * hd
-            for h in 0..<kvHeads {
-                (kPlane + h * hs + row).update(from: k + i * kvDim + h * hd, count: hd)
-                (vPlane + h * hs + row).update(from: v + i * kvDim + h * hd, count: hd)
+        switch encoding {
+        case .f32:
+            let kPlane = keys(layer: layer), vPlane = values(layer: layer)
+            for i in 0..<count {
+                let row = rows[i] * hd
+                for h in 0..<kvHeads {
+                    (kPlane + h * hs + row).update(from: k + i * kvDim + h * hd, count: hd)
+                    (vPlane + h * hs + row).update(from: v + i * kvDim + h * hd, count: hd)
+                }
+            }
+        case .f16:
+            let kPlane = keyPlane(layer: layer).assumingMemoryBound(to: UInt16.self)
+            let vPlane = valuePlane(layer: layer).assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count {
+                let row = rows[i] * hd
+                for h in 0..<kvHeads {
+                    let kSrc = k + i * kvDim + h * hd, vSrc = v + i * kvDim + h * hd
+                    let kDst = kPlane + h * hs + row, vDst = vPlane + h * hs + row
+                    // Round to nearest even (IEEE conversion), as any f16 store of the model's values.
+                    for d in 0..<hd {
+                        kDst[d] = Float16(kSrc[d]).bitPattern
+                        vDst[d] = Float16(vSrc[d]).bitPattern
+                    }
+                }
             }
         }
     }
@@ -128,9 +166,10 @@ public final class KVCache: @unchecked Sendable {
     /// The rows `range` of layer `layer` as the attention kernel's key span.
     @inline(__always)
     public func span(layer: Int, _ range: KeyRange) -> KeySpan {
-        KeySpan(keys: UnsafePointer(keys(layer: layer) + range.start * headDim),
-                values: UnsafePointer(values(layer: layer) + range.start * headDim),
-                rowStride: headDim, count: range.count, headStride: headStride)
+        let offset = range.start * headDim * encoding.byteWidth
+        return KeySpan(keyBase: UnsafeRawPointer(keyPlane(layer: layer) + offset),
+                       valueBase: UnsafeRawPointer(valuePlane(layer: layer) + offset), encoding: encoding,
+                       rowStride: headDim, count: range.count, headStride: headStride)
     }
 
     /// The rows a token at `position` of text slot `slot` attends to: its own and the earlier
@@ -155,11 +194,13 @@ public final class KVCache: @unchecked Sendable {
     /// resident size tracks the lines in flight rather than the longest line ever seen.
     public func release(slot: Int, keepingRows keepRows: Int = 0) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let width = encoding.byteWidth
         for layer in 0..<layerCount {
             for head in 0..<kvHeads {
-                for plane in [key(layer: layer, row: 0, head: head), value(layer: layer, row: 0, head: head)] {
-                    let from = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: keepRows) * headDim)
-                    let to = UnsafeMutableRawPointer(plane + textRow(slot: slot, position: rowsPerSlot) * headDim)
+                for plane in [keyPlane(layer: layer), valuePlane(layer: layer)] {
+                    let headPlane = plane + head * headStride * width
+                    let from = headPlane + textRow(slot: slot, position: keepRows) * headDim * width
+                    let to = headPlane + textRow(slot: slot, position: rowsPerSlot) * headDim * width
                     // Only whole pages strictly inside the range: neighbours' rows must survive.
                     let start = (Int(bitPattern: from) + page - 1) / page * page
                     let end = Int(bitPattern: to) / page * page

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import QuietStarFormat
+import QuietStarCheckpoint
 import QuietStarKernels
+import QuietStarModel
 
 /// `quietstar-bench kernels`: throughput of every kernel at model-like sizes (a 7B-class layer:
 /// hidden 4096, MLP 11008, 32 heads of 128 with 8 kv heads, vocabulary 32000), and for Linear, with
@@ -276,6 +278,36 @@ struct KernelBench: ParsableCommand {
                               ("head_dim", .int(d.headDim)), ("gflops", .double(decodeFlops / decode.median / 1e9)),
                               ("kv_gb_per_s", .double(Double(sequences * cacheLen * kvDim * 8) / decode.median / 1e9))]
                              + decode.fields)
+        }
+        // Batched decode as the engine runs it: 64 lines, each one query row over its own 128
+        // cached rows of a KV cache arena (head-major, 1024 rows per slot), six layers, so the
+        // caches together (200 MB in f32) are far larger than the last-level cache; MHA 8 x 64.
+        for encoding in CacheEncoding.allCases {
+            let lines = 64, cached = 128
+            let layers = 6
+            let config = ModelConfig(vocabSize: 256, hiddenSize: 512, layerCount: layers, headCount: 8, kvHeadCount: 8, headDim: 64,
+                                     intermediateSize: 1024, contextLength: 1024)
+            guard let cache = try? KVCache(config: config, slots: lines, rowsPerSlot: 1024, encoding: encoding) else { continue }
+            let rowsK = BenchBuffer<Float>(random: cached * config.kvDim, seed: 3), rowsV = BenchBuffer<Float>(random: cached * config.kvDim, seed: 4)
+            for slot in 0..<lines {
+                let rows = (0..<cached).map { cache.textRow(slot: slot, position: $0) }
+                for l in 0..<layers { cache.store(layer: l, rows: rows, count: cached, keys: rowsK.pointer, values: rowsV.pointer) }
+            }
+            let dq = BenchBuffer<Float>(random: lines * config.queryDim, seed: 5), dOut = BenchBuffer<Float>(zeros: lines * config.queryDim)
+            let t = Bench.measure(minTime: minTime) {
+                for l in 0..<layers {
+                    Attention.forward(q: dq.pointer, rows: lines, heads: 8, kvHeads: 8, headDim: 64,
+                                      spans: { r in (cache.span(layer: l, KeyRange(start: cache.textRow(slot: r, position: 0), count: cached)), nil) },
+                                      out: dOut.pointer, scratch: scratch)
+                }
+            }
+            let flops = Double(layers * lines * 8 * cached) * 4 * 64
+            BenchOutput.emit([("bench", "attention"), ("case", .string("decode_batch64_kv_\(encoding.rawValue)")), ("rows", .int(lines)),
+                              ("keys_per_row", .int(cached)), ("heads", 8), ("kv_heads", 8), ("head_dim", 64),
+                              ("gflops", .double(flops / t.median / 1e9)),
+                              ("layers", .int(layers)),
+                              ("kv_gb_per_s", .double(Double(layers * lines * cached * config.kvDim * 2 * encoding.byteWidth) / t.median / 1e9))]
+                             + t.fields)
         }
         // Prefill: 256 rows attending causally to themselves.
         let rows = 256

@@ -52,6 +52,7 @@ struct Explain: ParsableCommand {
                                             temperature: thoughtTemperature, seed: seed, when: thinkWhen)
         var options = ScoreOptions()
         options.batchSize = common.batchSize
+        options.kvCache = common.kvCache
         options.maxStepTokens = common.stepTokens
         options.perToken = true
         let scorer: ThoughtScorer

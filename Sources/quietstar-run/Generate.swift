@@ -81,6 +81,7 @@ struct Generate: ParsableCommand {
         o.sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
         o.seed = seed
         o.batchSize = common.batchSize
+        o.kvCache = common.kvCache
         o.maxStepTokens = common.stepTokens
         o.ignoreEndOfSequence = ignoreEos
         return o

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuietStarCLI
+import QuietStarKernels
 import QuietStarModel
 
 enum InputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -10,6 +11,8 @@ enum InputFormat: String, ExpressibleByArgument, CaseIterable {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, jsonl
 }
+
+extension CacheEncoding: ExpressibleByArgument {}
 
 /// `--shard K/N`: this process takes lines K, K+N, K+2N, ... (0-based).
 struct Shard: ExpressibleByArgument {
@@ -42,6 +45,9 @@ struct CommonOptions: ParsableArguments {
 
     @Option(name: .long, help: "Lines processed together (KV-cache slots). Larger is faster, up to memory.")
     var batchSize: Int = 32
+
+    @Option(name: .long, help: ArgumentHelp("How the KV cache stores keys and values: f32 (exact) or f16 (half the memory and the bytes read per cached token; faster decode of many lines over long contexts, each key and value rounded to f16).", valueName: "f32|f16"))
+    var kvCache: CacheEncoding = .f32
 
     @Option(name: .long, help: "Most tokens per transformer step (prefill chunk size).")
     var stepTokens: Int = 512

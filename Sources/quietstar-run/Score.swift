@@ -59,6 +59,7 @@ struct Score: ParsableCommand {
         let model = try ModelLocator.load(common.model)
         var options = ScoreOptions()
         options.batchSize = common.batchSize
+        options.kvCache = common.kvCache
         options.maxStepTokens = common.stepTokens
         options.perToken = perToken
         if let thoughtOptions = try thinking.resolve(model, seed: seed, passes: thoughtsPerPosition) {

@@ -426,6 +426,31 @@ import Testing
         }
     }
 
+    /// The f16 KV cache keeps every determinism promise: the same bytes whatever the batch size
+    /// and kernel path, with and without thoughts; and it is not the f32 cache's output.
+    @Test func halfPrecisionCacheIsDeterministic() throws {
+        let m = try Model()
+        let input = Data("The quick brown fox jumps over the lazy dog.\nOnce upon a time\n12 + 34 =\nA".utf8)
+        for thoughts in [[], ["--thoughts", "--thought-tokens", "2"]] {
+            var outputs: [String: Data] = [:]
+            for (isa, batch) in [("avx2", "1"), ("avx512", "3"), ("auto", "4")] {
+                var environment = ProcessInfo.processInfo.environment
+                environment["QUIETSTAR_ISA"] = isa
+                let r = try CLI.run("quietstar-run", ["score", "--model", m.path, "--format", "jsonl", "--per-token",
+                                                      "--kv-cache", "f16", "--batch-size", batch] + thoughts,
+                                    stdin: input, environment: environment)
+                #expect(r.status == 0, "\(isa): \(r.stderrText)")
+                outputs["\(isa)-\(batch)"] = r.stdout
+            }
+            #expect(Set(outputs.values).count == 1, "\(thoughts): the f16 cache's output depends on the batch size or kernel path")
+            let f32 = try CLI.run("quietstar-run", ["score", "--model", m.path, "--format", "jsonl", "--per-token"] + thoughts,
+                                  stdin: input)
+            #expect(f32.status == 0 && f32.stdout != outputs["auto-4"], "\(thoughts): --kv-cache f16 changed nothing")
+        }
+        let bad = try CLI.run("quietstar-run", ["score", "--model", m.path, "--kv-cache", "f8"], stdin: input)
+        #expect(bad.status == 64 && bad.stderrText.contains("kv-cache"), "\(bad.stderrText)")
+    }
+
     /// With thoughts too, a line's result does not wait for more input (as `RunCLITests`).
     @Test(arguments: [["generate", "--max-tokens", "2"], ["score"]])
     func resultsAppearBeforeInputEnds(_ command: [String]) throws {

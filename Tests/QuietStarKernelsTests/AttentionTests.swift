@@ -207,4 +207,45 @@ import Testing
             }
         }
     }
+
+    /// An f16 span is the f32 kernel on the f16-rounded keys and values, bit for bit: packed and
+    /// head-major layouts, rows that share keys (prefill tiles) and rows with a span B, GQA and MHA.
+    @Test(arguments: [(4, 4), (6, 2)])
+    func halfPrecisionSpansAreTheF32KernelOnRoundedValues(heads: Int, kvHeads: Int) {
+        var rng = SplitMix64(seed: 8)
+        let hd = 24, kvRows = 300, stride = kvHeads * hd
+        let k = rng.floats(kvRows * stride, scale: 2), v = rng.floats(kvRows * stride, scale: 2)
+        let kHalf = k.map { Float16($0).bitPattern }, vHalf = v.map { Float16($0).bitPattern }
+        let kRounded = kHalf.map { Float(Float16(bitPattern: $0)) }, vRounded = vHalf.map { Float(Float16(bitPattern: $0)) }
+        // Head-major copies ([kvHeads, kvRows, hd]) of both.
+        func headMajor<T>(_ a: [T]) -> [T] {
+            var out = a
+            for h in 0..<kvHeads { for r in 0..<kvRows { for d in 0..<hd { out[(h * kvRows + r) * hd + d] = a[r * stride + h * hd + d] } } }
+            return out
+        }
+        let positions = [3, 63, 64, 65, 130, 131, 199, 200, 201, 202, 250, 129, 70, 71, 72, 73]
+        let q = rng.floats(positions.count * heads * hd, scale: 3)
+        for layout in ["packed", "head-major"] {
+            let major = layout == "head-major"
+            let (k32, v32) = major ? (headMajor(kRounded), headMajor(vRounded)) : (kRounded, vRounded)
+            let (k16, v16) = major ? (headMajor(kHalf), headMajor(vHalf)) : (kHalf, vHalf)
+            let rowStride = major ? hd : stride, headStride: Int? = major ? kvRows * hd : nil
+            func run(_ keys: UnsafeRawPointer, _ values: UnsafeRawPointer, _ encoding: CacheEncoding) -> [UInt32] {
+                let width = encoding.byteWidth
+                func span(_ first: Int, _ count: Int) -> KeySpan {
+                    KeySpan(keyBase: keys + first * rowStride * width, valueBase: values + first * rowStride * width,
+                            encoding: encoding, rowStride: rowStride, count: count, headStride: headStride)
+                }
+                var out = [Float](repeating: .nan, count: positions.count * heads * hd)
+                Attention.forward(q: q, rows: positions.count, heads: heads, kvHeads: kvHeads, headDim: hd,
+                                  spans: { r in (span(0, positions[r] + 1), r % 3 == 1 ? span(260, 5 + r) : nil) },
+                                  out: &out, scratch: Scratch())
+                return out.map(\.bitPattern)
+            }
+            let exact = k32.withUnsafeBytes { kb in v32.withUnsafeBytes { vb in run(kb.baseAddress!, vb.baseAddress!, .f32) } }
+            let half = k16.withUnsafeBytes { kb in v16.withUnsafeBytes { vb in run(kb.baseAddress!, vb.baseAddress!, .f16) } }
+            #expect(exact == half, "\(layout) heads \(heads)/\(kvHeads): the f16 span differs from f32 on the rounded values")
+            #expect(!half.contains { Float(bitPattern: $0).isNaN })
+        }
+    }
 }

@@ -9,6 +9,8 @@
 #   prefill   64 lines x 128 tokens     ours: quietstar-bench engine prefill; llama.cpp: batched-bench S_PP (npl 64)
 #   decode 64 one token for each of 64 lines with 128 cached   ours: engine decode batch 64; llama.cpp: batched-bench S_TG (npl 64)
 #   decode 1  one line, 128 cached      ours: engine decode batch 1; llama.cpp: llama-bench tg128
+# Our decode runs twice: with the f32 KV cache (our default) and with an f16 one (--kv-cache f16,
+# llama.cpp's default cache type).
 # Extra models: COMPARE_MODELS="name=path.qstar:path.gguf ..." (for example SmolLM2-135M from
 # tools/models/smollm2) are measured the same way at their own dtype.
 set -euo pipefail
@@ -45,6 +47,10 @@ measure() {  # name qstar gguf
     echo "compare: $name: ours" >&2
     "$bin/quietstar-bench" engine --model "$qstar" --threads "$threads" --batch 64 --prefill-length 128 --context 128 --min-time 0.5 \
         | sed "s/^{/{\"run\":\"compare\",\"model\":\"$name\",\"engine\":\"quietstar\",/" >> "$json.tmp"
+    # The same with an f16 KV cache, llama.cpp's default cache type (decode rows only).
+    "$bin/quietstar-bench" engine --model "$qstar" --threads "$threads" --batch 64 --prefill-length 128 --context 128 --min-time 0.5 \
+        --kv-cache f16 | grep '"engine_decode"\|"engine_model"' \
+        | sed "s/^{/{\"run\":\"compare\",\"model\":\"$name\",\"engine\":\"quietstar-kv-f16\",/" >> "$json.tmp"
     echo "compare: $name: llama.cpp" >&2
     "$llama/llama-batched-bench" -m "$gguf" -t "$threads" -tb "$threads" -c 17000 -b 2048 -ub 512 -npp 128 -ntg 32 -npl 64 \
         --output-format jsonl 2> /dev/null | grep '^{' \
