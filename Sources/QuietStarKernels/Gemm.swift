@@ -64,10 +64,11 @@ public enum Gemm {
         let colGroups = min(tiles, max(1, (target + rowBlocks - 1) / rowBlocks))
         let items = rowBlocks * colGroups
         let chunks = min(items, target)
-        // A read down its columns (dW's dyᵀ) has its depth steps a whole matrix width apart: each
-        // chunk copies its block into `rowBlock`-wide rows first (one page instead of a page per step).
-        let packsA = aRowStride == 1 && aDepthStride > rowBlock
-        let aBuffers = packsA ? scratch.floats(chunks * rowBlock * depthBlock, slot: scratchSlots.lowerBound + 1) : nil
+        // Each chunk copies its A block into `rowBlock`-wide depth rows first: read down its
+        // columns (dW's dyᵀ) A has its depth steps a whole matrix width apart (a page per step),
+        // and along its rows (dx's dy) six separate streams; packed, a step's six values share a
+        // cache line. Measured 5-10% faster for both layouts on both paths.
+        let aBuffers: UnsafeMutablePointer<Float>? = scratch.floats(chunks * rowBlock * depthBlock, slot: scratchSlots.lowerBound + 1)
         var k0 = 0
         while k0 < depth {
             let kRows = min(packRows, depth - k0)
@@ -87,7 +88,8 @@ public enum Gemm {
                         var rowStride = aRowStride, depthStride = aDepthStride
                         if let aBuffers {
                             let buffer = aBuffers + chunk * rowBlock * depthBlock
-                            for k in 0..<count { (buffer + k * rowBlock).update(from: aBlock + k * aDepthStride, count: i1 - i0) }
+                            packA(aBlock, rowStride: aRowStride, depthStride: aDepthStride, rows: i1 - i0, depth: count,
+                                  into: buffer)
                             aBlock = UnsafePointer(buffer)
                             rowStride = 1
                             depthStride = rowBlock
@@ -107,6 +109,19 @@ public enum Gemm {
                 }
             }
             k0 += kRows
+        }
+    }
+
+    /// Copies an A block into `rowBlock`-wide depth rows: `buffer[k * rowBlock + i] = a(i, k)`.
+    static func packA(_ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, rows: Int, depth: Int,
+                      into buffer: UnsafeMutablePointer<Float>) {
+        if rowStride == 1 {
+            for k in 0..<depth { (buffer + k * rowBlock).update(from: a + k * depthStride, count: rows) }
+        } else {
+            for i in 0..<rows {
+                let row = a + i * rowStride
+                for k in 0..<depth { buffer[k * rowBlock + i] = row[k * depthStride] }
+            }
         }
     }
 
