@@ -74,6 +74,9 @@ static inline void qs_cpu_relax(void) {
 #endif
 }
 
+/// Asks for the cache line at `p` ahead of its use (read, all cache levels).
+static inline void qs_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #ifdef __cplusplus
 }
 #endif
