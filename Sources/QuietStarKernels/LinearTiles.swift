@@ -25,8 +25,11 @@ enum LinearTiles {
     /// Columns per pass: a multiple of 32 (Q8_0 blocks) and of 8 (the SIMD width). Measured with
     /// `quietstar-bench kernels` on one thread (tiles/blas, interleaved): 1024 beat 512 by 7-30%
     /// at 1536 and 4096 columns (fewer parked accumulators; a 4-row weight tile is 16 KB) and
-    /// matched 2048.
-    static let depth = 1024
+    /// matched 2048 there. 2048 then won for whole prefills whose MLP is 1536 wide (the 24.6M
+    /// benchmark model, SmolLM2-135M): one pass, so each compressed weight slice is decoded once
+    /// per chunk instead of once per row block (SmolLM2 q8_0 prefill, three alternated runs each:
+    /// median 1,466 -> 1,578 tokens/s; f32 and f16 within the runs' noise).
+    static let depth = 2048
 
     static func forward(x: UnsafePointer<Float>, rows m: Int, weight: WeightMatrix,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, scratch: Scratch,
