@@ -96,6 +96,12 @@ public enum Attention {
     /// each key is loaded once for `tileRows x group` query vectors.
     static let tileRows = 8
 
+    /// Key and value bytes one `forward` reads past which it asks for the next unit's data ahead
+    /// (`Lookahead`): a core's L2. Below it the keys are usually still cached from the last step
+    /// (batch-1 decode over short contexts); above it they stream from memory (batched decode
+    /// reads every line's whole cache per layer, tens of MB across the layers).
+    static let lookaheadBytes = 2 << 20
+
     /// Scratch slots used by Attention.
     public static let scratchSlots = 0..<1
 
@@ -125,6 +131,14 @@ public enum Attention {
         let lookaheadOffset = stateFloats + 2 * block * headDim
         let perChunk = (lookaheadOffset + 8 + 7) & ~7
         let chunks = min(tasks, Threads.count == 1 ? 1 : Threads.count * 4)
+        // Look ahead only when the call reads more keys and values than a core's cache holds: for
+        // a few short lines they are still cached and the prefetches would only take load slots.
+        var spanBytes = 0
+        for r in 0..<rows {
+            let (a, b) = spans(r)
+            spanBytes += (a.count * a.encoding.byteWidth + (b.map { $0.count * $0.encoding.byteWidth } ?? 0)) * 2 * kvHeads * headDim
+        }
+        let looksAhead = spanBytes > Attention.lookaheadBytes
         let buffers = scratch.floats(chunks * perChunk, slot: scratchSlots.lowerBound)
         Threads.parallelFor(chunks) { c in
             // Span A key counts of the current tile's rows (the joint pass masks each row at its own).
@@ -178,9 +192,9 @@ public enum Attention {
                     let (a, b) = spans(r0 + t)
                     // The next row's keys and values are fetched while this row computes (the
                     // last row's: the next task's first row, from its start).
-                    if t + 1 < n {
+                    if looksAhead && t + 1 < n {
                         lookahead.pointee = Lookahead(spans(r0 + t + 1).0, from: joint, kvHead: kvh, headDim: headDim)
-                    } else if task + 1 < tasks {
+                    } else if looksAhead && task + 1 < tasks {
                         let nextRow = (task + 1) / kvHeads * tileRows
                         lookahead.pointee = Lookahead(spans(nextRow).0, from: 0, kvHead: (task + 1) % kvHeads, headDim: headDim)
                     }
