@@ -555,6 +555,10 @@ private struct HeadGradient {
     /// vector `exp`; the three updates stay per key.
     @inline(__always)
     func accumulate(_ span: KeySpan, _ grad: KeySpanGradient) {
+        if headDim == 64 {
+            accumulate64(span, grad)
+            return
+        }
         let off = kvHead * (span.headStride ?? headDim), gOff = kvHead * (grad.headStride ?? headDim)
         let stride = span.rowStride
         var j0 = 0
@@ -573,6 +577,52 @@ private struct HeadGradient {
             }
             j0 += nb
         }
+    }
+
+    /// `accumulate` for 64-wide heads (the common size), with `dq`, `q` and `dOut` held in
+    /// registers across the keys: the same FMA per element in the same key order (so the same
+    /// bits), without a load and a store of `dq` per key. The per-key updates were bound by those
+    /// memory operations (three read-modify-write passes per key).
+    @inline(__always)
+    func accumulate64(_ span: KeySpan, _ grad: KeySpanGradient) {
+        let off = kvHead * (span.headStride ?? 64), gOff = kvHead * (grad.headStride ?? 64)
+        let stride = span.rowStride
+        typealias Row = (F8, F8, F8, F8, F8, F8, F8, F8)
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> Row {
+            (load8(p), load8(p + 8), load8(p + 16), load8(p + 24), load8(p + 32), load8(p + 40), load8(p + 48), load8(p + 56))
+        }
+        /// y += a · x, stored at `y`.
+        @inline(__always) func axpy(_ a: Float, _ x: Row, _ y: UnsafeMutablePointer<Float>) {
+            let s = F8(repeating: a)
+            store8(load8(y).addingProduct(s, x.0), y); store8(load8(y + 8).addingProduct(s, x.1), y + 8)
+            store8(load8(y + 16).addingProduct(s, x.2), y + 16); store8(load8(y + 24).addingProduct(s, x.3), y + 24)
+            store8(load8(y + 32).addingProduct(s, x.4), y + 32); store8(load8(y + 40).addingProduct(s, x.5), y + 40)
+            store8(load8(y + 48).addingProduct(s, x.6), y + 48); store8(load8(y + 56).addingProduct(s, x.7), y + 56)
+        }
+        let qr = load(q), dr = load(dOut)
+        var g = load(UnsafePointer(dq))
+        var j0 = 0
+        while j0 < span.count {
+            let nb = min(8, span.count - j0)
+            let k = span.keys + j0 * stride + off, v = span.values + j0 * stride + off
+            let (s0, s1) = Attention.dot1x8(q, k, stride: stride, keys: nb, 64)
+            let (d0, d1) = Attention.dot1x8(dOut, v, stride: stride, keys: nb, 64)
+            let p = exp8(F8(lowHalf: s0, highHalf: s1) * scale - F8(repeating: lse))
+            let ds = p * (F8(lowHalf: d0, highHalf: d1) - F8(repeating: delta)) * scale
+            for t in 0..<nb {
+                let j = j0 + t
+                axpy(p[t], dr, grad.dValues + j * grad.rowStride + gOff)
+                let kt = k + t * stride, a = F8(repeating: ds[t])
+                g.0 = g.0.addingProduct(a, load8(kt)); g.1 = g.1.addingProduct(a, load8(kt + 8))
+                g.2 = g.2.addingProduct(a, load8(kt + 16)); g.3 = g.3.addingProduct(a, load8(kt + 24))
+                g.4 = g.4.addingProduct(a, load8(kt + 32)); g.5 = g.5.addingProduct(a, load8(kt + 40))
+                g.6 = g.6.addingProduct(a, load8(kt + 48)); g.7 = g.7.addingProduct(a, load8(kt + 56))
+                axpy(ds[t], qr, grad.dKeys + j * grad.rowStride + gOff)
+            }
+            j0 += nb
+        }
+        store8(g.0, dq); store8(g.1, dq + 8); store8(g.2, dq + 16); store8(g.3, dq + 24)
+        store8(g.4, dq + 32); store8(g.5, dq + 40); store8(g.6, dq + 48); store8(g.7, dq + 56)
     }
 }
 

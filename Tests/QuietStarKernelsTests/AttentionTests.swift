@@ -58,9 +58,11 @@ import Testing
 
     /// Central differences of Σ dy ⊙ attention(q, K, V) with a two-span (thought-style) layout
     /// and GQA, against the analytic backward.
-    @Test func gradientByFiniteDifferences() {
+    /// Head widths 5 (the generic backward) and 64 (its register-held specialisation).
+    @Test(arguments: [5, 64])
+    func gradientByFiniteDifferences(hd: Int) {
         var rng = SplitMix64(seed: 41)
-        let rows = 3, heads = 4, kvHeads = 2, hd = 5, kvRows = 9
+        let rows = 3, heads = 4, kvHeads = 2, kvRows = 9
         let kvDim = kvHeads * hd
         // Row r sees text rows 0...r and thought rows 3 + r, 6 + r (stride 3).
         let q0 = rng.floats(rows * heads * hd, scale: 1.5), k0 = rng.floats(kvRows * kvDim, scale: 1.5)
