@@ -85,18 +85,26 @@ def main():
                    f"{fmt(g.get('thought_tokens_per_s'))} / {fmt(g.get('plain_tokens_per_s'))} | "
                    f"{fmt(s['thought_fraction_of_sgemm_peak'], 2)} | {fmt(rss[0]['peak_rss_mib']) if rss else '-'} |")
 
-    out += ["", "## Training", "", "| step | tokens/s | GFLOP/s (of sgemm peak) | peak RSS MiB |", "|---|---|---|---|"]
+    out += ["", "## Training", "",
+            "| step | tokens/s | GFLOP/s (of FMA peak; of sgemm peak) | PyTorch tokens/s, same run | ours / PyTorch | peak RSS MiB |",
+            "|---|---|---|---|---|---|"]
+    torch_lm = by("train", implementation="pytorch")
     for r in by("train", implementation="quietstar"):
-        rss = [p for p in by("process") if p.get("run") == "train"]
+        # Our own peak (the process line would include a PyTorch child measured in the same run).
+        rss = [r] if "peak_rss_mib" in r else [p for p in by("process") if p.get("run") == "train"]
+        theirs = torch_lm[0]["tokens_per_second"] if torch_lm else None
+        ratio = f"{r['tokens_per_second'] / theirs:.2f}x" if theirs else "-"
         out.append(f"| LM training, {r['parameters']:,} params, context {r['context']}, batch {r['batch']} | "
-                   f"{fmt(r['tokens_per_second'])} | {fmt(r['gflops_per_second'])} ({fmt(r.get('fraction_of_sgemm_peak'), 2)}) | "
+                   f"{fmt(r['tokens_per_second'])} | {fmt(r['gflops_per_second'])} ({fmt(r.get('fraction_of_fma_peak'), 2)}; "
+                   f"{fmt(r.get('fraction_of_sgemm_peak'), 2)}) | {fmt(theirs) if theirs else '-'} | {ratio} | "
                    f"{fmt(rss[0]['peak_rss_mib']) if rss else '-'} |")
     for r in by("train_quietstar", implementation="quietstar"):
         out.append(f"| Quiet-STaR step, {r['parameters']:,} params, k {r['thought_tokens']}, lookahead {r['lookahead']} | "
-                   f"{fmt(r['tokens_per_second'])} | - | {fmt(r.get('peak_rss_mib'))} |")
-    torch = by("train", implementation="pytorch") + by("train_quietstar", implementation="pytorch")
-    out += ["", "PyTorch columns: " + ("measured in this run." if torch else
-            "not in this run (`quietstar-bench train --pytorch PYTHON` adds them; docs/results.md has the last comparison)."),
+                   f"{fmt(r['tokens_per_second'])} | - | - | - | {fmt(r.get('peak_rss_mib'))} |")
+    out += ["", "PyTorch: " + ("the LM step in plain PyTorch on the CPU, measured in this run (`BENCH_PYTORCH=PYTHON tools/bench report`)."
+                              if torch_lm else
+                              "not in this run (`BENCH_PYTORCH=PYTHON tools/bench report` or `quietstar-bench train --pytorch PYTHON` "
+                              "adds it; docs/results.md has the last comparison)."),
             ""]
     compare = os.path.join(os.path.dirname(sys.argv[1]), "compare.jsonl")
     if os.path.exists(compare):
