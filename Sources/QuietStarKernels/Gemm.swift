@@ -7,9 +7,10 @@ import CKernels
 /// - `dW[out, in] += dyᵀ[out, m] · x[m, in]`: A is `dy` read down its columns (row stride 1,
 ///   depth stride `out`), B is `x`, depth `m`.
 ///
-/// So A is addressed by two strides and nothing is transposed; B is packed into 64-column tiles
-/// (zero-padded, each `depth x 64` contiguous), the usual BLIS layout, because its rows sit a
-/// whole matrix width apart and a strided 64-column panel maps onto a handful of L1 sets.
+/// So A is addressed by two strides and nothing is transposed: each work item copies its block
+/// of A into `rowBlock`-wide depth rows as it goes. B is packed into 64-column tiles (zero-padded,
+/// each `depth x 64` contiguous), the usual BLIS layout, because its rows sit a whole matrix
+/// width apart and a strided 64-column panel maps onto a handful of L1 sets.
 ///
 /// How one element is computed, whatever the tiling, thread count or ISA: one FMA chain in
 /// depth order, `c = fma(a[k], b[k], c)` for `k = 0, 1, ...`, started from the stored `c` (or
@@ -68,7 +69,7 @@ public enum Gemm {
         // columns (dW's dyᵀ) A has its depth steps a whole matrix width apart (a page per step),
         // and along its rows (dx's dy) six separate streams; packed, a step's six values share a
         // cache line. Measured 5-10% faster for both layouts on both paths.
-        let aBuffers: UnsafeMutablePointer<Float>? = scratch.floats(chunks * rowBlock * depthBlock, slot: scratchSlots.lowerBound + 1)
+        let aBuffers = scratch.floats(chunks * rowBlock * depthBlock, slot: scratchSlots.lowerBound + 1)
         var k0 = 0
         while k0 < depth {
             let kRows = min(packRows, depth - k0)
@@ -84,24 +85,18 @@ public enum Gemm {
                     var kb = 0
                     while kb < kRows {
                         let count = min(depthBlock, kRows - kb)
-                        var aBlock = a + i0 * aRowStride + (k0 + kb) * aDepthStride
-                        var rowStride = aRowStride, depthStride = aDepthStride
-                        if let aBuffers {
-                            let buffer = aBuffers + chunk * rowBlock * depthBlock
-                            packA(aBlock, rowStride: aRowStride, depthStride: aDepthStride, rows: i1 - i0, depth: count,
-                                  into: buffer)
-                            aBlock = UnsafePointer(buffer)
-                            rowStride = 1
-                            depthStride = rowBlock
-                        }
+                        let aBlock = aBuffers + chunk * rowBlock * depthBlock
+                        packA(a + i0 * aRowStride + (k0 + kb) * aDepthStride, rowStride: aRowStride,
+                              depthStride: aDepthStride, rows: i1 - i0, depth: count, into: aBlock)
                         let pBlock = UnsafePointer(packed + t0 * tileStride + kb * tileCols)
                         let cBlock = c + i0 * ldc + t0 * tileCols
                         let zero = startsFromZero && kb == 0
+                        // The packed block: row stride 1, depth stride `rowBlock`.
                         if isa == .avx512 {
-                            qs_gemm_block_avx512(aBlock, Int64(rowStride), Int64(depthStride), Int64(i1 - i0), pBlock,
-                                                 Int64(tileStride), Int64(count), cBlock, Int64(ldc), Int64(cols), zero ? 1 : 0)
+                            qs_gemm_block_avx512(aBlock, 1, Int64(rowBlock), Int64(i1 - i0), pBlock, Int64(tileStride),
+                                                 Int64(count), cBlock, Int64(ldc), Int64(cols), zero ? 1 : 0)
                         } else {
-                            block(a: aBlock, aRowStride: rowStride, aDepthStride: depthStride, rows: i1 - i0, packed: pBlock,
+                            block(a: aBlock, aRowStride: 1, aDepthStride: rowBlock, rows: i1 - i0, packed: pBlock,
                                   tileStride: tileStride, depth: count, c: cBlock, ldc: ldc, cols: cols, zero: zero)
                         }
                         kb += count
