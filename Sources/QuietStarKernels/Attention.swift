@@ -134,7 +134,7 @@ public enum Attention {
         // Look ahead only when the call reads more keys and values than a core's cache holds: for
         // a few short lines they are still cached and the prefetches would only take load slots.
         var spanBytes = 0
-        for r in 0..<rows {
+        for r in 0..<rows where spanBytes <= Attention.lookaheadBytes {
             let (a, b) = spans(r)
             spanBytes += (a.count * a.encoding.byteWidth + (b.map { $0.count * $0.encoding.byteWidth } ?? 0)) * 2 * kvHeads * headDim
         }
@@ -261,9 +261,6 @@ public enum Attention {
     }
 }
 
-/// The running state of one work unit of `Attention.forward`: query vectors `qs` (pre-scaled,
-/// `headDim` each), their unnormalised outputs `acc`, running max and sum, and a block of scores
-/// per vector (`Attention.block` floats each).
 /// The keys and values the next work unit of `Attention.forward` will read. Decode over many
 /// caches is bound by memory, and reading a unit's keys only when its arithmetic starts left the
 /// memory idle during the arithmetic and the arithmetic idle during the reads (measured: 5.6 ms for
@@ -307,6 +304,9 @@ struct Lookahead {
     }
 }
 
+/// The running state of one work unit of `Attention.forward`: query vectors `qs` (pre-scaled,
+/// `headDim` each), their unnormalised outputs `acc`, running max and sum, and a block of scores
+/// per vector (`Attention.block` floats each).
 private struct OnlineSoftmax {
     let headDim: Int
     let lookahead: UnsafeMutablePointer<Lookahead>
