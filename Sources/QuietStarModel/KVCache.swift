@@ -22,7 +22,8 @@ public struct KeyRange: Sendable, Equatable {
 /// their rows afterwards).
 ///
 /// Layout is head-major: each layer has a key plane and a value plane of `[kvHeads][totalRows]
-/// [headDim]` values (f32, or f16 with `encoding: .f16`), so KV head `h` of row `r` lies at `plane + (h * totalRows + r) * headDim`.
+/// [headDim]` values (f32, or f16 with `encoding: .f16`), so KV head `h` of row `r` is value
+/// `(h * totalRows + r) * headDim` of its plane.
 /// Any run of rows is then a `KeySpan` (pointer, `rowStride = headDim`, `headStride = totalRows *
 /// headDim`) that the attention kernel reads in place, and each (row, head) unit of attention
 /// streams contiguous memory (measured ~2x faster decode over long caches than row-major).
@@ -115,21 +116,9 @@ public final class KVCache: @unchecked Sendable {
         return valuePlane(layer: layer).assumingMemoryBound(to: Float.self)
     }
 
-    /// Floats between KV head `h` and `h + 1` of the same row.
+    /// Values (elements) between KV head `h` and `h + 1` of the same row.
     @inline(__always)
     public var headStride: Int { totalRows * headDim }
-
-    /// The `headDim` keys of KV head `head` of row `row` in layer `layer`.
-    @inline(__always)
-    public func key(layer: Int, row: Int, head: Int) -> UnsafeMutablePointer<Float> {
-        keys(layer: layer) + head * headStride + row * headDim
-    }
-
-    /// The `headDim` values of KV head `head` of row `row` in layer `layer`.
-    @inline(__always)
-    public func value(layer: Int, row: Int, head: Int) -> UnsafeMutablePointer<Float> {
-        values(layer: layer) + head * headStride + row * headDim
-    }
 
     /// Writes `count` rows of packed keys and values (`[count, kvHeads * headDim]`, row `i` going
     /// to cache row `rows[i]`) into layer `layer`.
