@@ -25,6 +25,8 @@ import QuietStarModel
 /// FLOPs counted: 2 per multiply-add of every weight matrix (all rows), of the output head (rows
 /// that want logits), and of attention (q·k and p·v over each row's visible keys). Norms, rotary,
 /// softmax and SwiGLU are not counted (they are time the step spends, not useful FLOPs).
+extension CacheEncoding: ExpressibleByArgument {}
+
 struct EngineBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
@@ -48,7 +50,7 @@ struct EngineBench: ParsableCommand {
     var context: Int = 128
 
     @Option(help: "KV cache storage: f32 or f16.")
-    var kvCache: String = "f32"
+    var kvCache: CacheEncoding = .f32
 
     @Option(help: ArgumentHelp("Measure this checkpoint instead of the random model (--dtype is then the file's).",
                                discussion: "tools/bench compare uses it to run our engine and llama.cpp on the same weights."))
@@ -59,7 +61,6 @@ struct EngineBench: ParsableCommand {
         guard let weightType = DType(name: dtype), weightType.isFloatingPoint else {
             throw ValidationError("--dtype must be f32, f16, bf16 or q8_0")
         }
-        guard CacheEncoding(rawValue: kvCache) != nil else { throw ValidationError("--kv-cache must be f32 or f16") }
         Machine.emitInfo(subcommand: "engine")
         let quick = options.quick
         if let model {
@@ -82,7 +83,6 @@ struct EngineBench: ParsableCommand {
     }
 
     func measure(config: ModelConfig, file: QStarFile, path: String, minTime: Double, quick: Bool) throws {
-        let cacheEncoding = CacheEncoding(rawValue: kvCache) ?? .f32
         let parameters = config.layerMatrixParameters + config.vocabSize * config.hiddenSize
         let weights = try ModelWeights(file: file, config: config)
         let weightType = weights.layers.first?.q.encoding.rawValue ?? weights.output.encoding.rawValue
@@ -96,7 +96,7 @@ struct EngineBench: ParsableCommand {
                           ("hidden", .int(config.hiddenSize)), ("layers", .int(config.layerCount)),
                           ("heads", .int(config.headCount)), ("intermediate", .int(config.intermediateSize)),
                           ("vocab", .int(config.vocabSize)), ("weight_bytes_per_token", .int(weights.bytesPerToken)),
-                          ("kv_cache", .string(kvCache))])
+                          ("kv_cache", .string(kvCache.rawValue))])
 
         /// One more run of `body` with the step profiler on: where the time goes, by phase.
         func profile(_ name: String, _ body: () -> Void) {
@@ -120,7 +120,7 @@ struct EngineBench: ParsableCommand {
             let length = min(prefillLength, prefillRows)
             let lines = max(1, prefillRows / length)
             let rows = lines * length
-            let cache = try KVCache(config: config, slots: lines, rowsPerSlot: config.contextLength, encoding: cacheEncoding)
+            let cache = try KVCache(config: config, slots: lines, rowsPerSlot: config.contextLength, encoding: kvCache)
             var step = StepBatch()
             var flops = 0.0
             for s in 0..<lines {
@@ -143,7 +143,7 @@ struct EngineBench: ParsableCommand {
 
         // Decode: `lines` rows per step, each line `context` tokens deep, 16 steps per timing.
         func decode(lines: Int) throws -> (tokensPerSecond: Double, gflops: Double, timing: Timing) {
-            let cache = try KVCache(config: config, slots: lines, rowsPerSlot: config.contextLength, encoding: cacheEncoding)
+            let cache = try KVCache(config: config, slots: lines, rowsPerSlot: config.contextLength, encoding: kvCache)
             var step = StepBatch()
             // Fill every line's cache with `context` tokens, a prefill chunk at a time.
             for s in 0..<lines {
@@ -195,7 +195,7 @@ struct EngineBench: ParsableCommand {
             var options = GenerationOptions()
             options.maxTokens = quick ? 4 : 32
             options.batchSize = batch
-            options.kvCache = cacheEncoding
+            options.kvCache = kvCache
             options.ignoreEndOfSequence = true
             let generator = try Generator(model: model, options: options)
             var random = LineRandom(seed: 9, line: 0)
