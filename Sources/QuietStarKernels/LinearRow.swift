@@ -58,25 +58,9 @@ enum LinearRow {
         let n = weight.cols
         switch weight.encoding {
         case .f16:
-            var k = 0
-            while k + 8 <= n {
-                a.0 = a.0.addingProduct(load8(x + k), f16x8(r.0, k))
-                a.1 = a.1.addingProduct(load8(x + k), f16x8(r.1, k))
-                a.2 = a.2.addingProduct(load8(x + k), f16x8(r.2, k))
-                a.3 = a.3.addingProduct(load8(x + k), f16x8(r.3, k))
-                k += 8
-            }
-            if k < n { tail(x, k, n, &a, r) { row, i in Float(Float16(bitPattern: row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) } }
+            halves(x, n, r, &a, f16x8) { row, i in Float(Float16(bitPattern: row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .bf16:
-            var k = 0
-            while k + 8 <= n {
-                a.0 = a.0.addingProduct(load8(x + k), bf16x8(r.0, k))
-                a.1 = a.1.addingProduct(load8(x + k), bf16x8(r.1, k))
-                a.2 = a.2.addingProduct(load8(x + k), bf16x8(r.2, k))
-                a.3 = a.3.addingProduct(load8(x + k), bf16x8(r.3, k))
-                k += 8
-            }
-            if k < n { tail(x, k, n, &a, r) { row, i in Float(bitPattern: UInt32(row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) } }
+            halves(x, n, r, &a, bf16x8) { row, i in Float(bitPattern: UInt32(row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
         case .q8_0:
             var b = (r.0, r.1, r.2, r.3)
             var k = 0
@@ -105,6 +89,24 @@ enum LinearRow {
             let sums = fold4(a)
             for c in 0..<cols { o[c] = sums[c] + (bias?[j + c] ?? 0) }
         }
+    }
+
+    /// Four rows of 16-bit values, f16 or bf16 (`eight` widens eight of a row's values, `element` one).
+    @inline(__always)
+    static func halves(_ x: UnsafePointer<Float>, _ n: Int,
+                       _ r: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                       _ a: inout (F8, F8, F8, F8), _ eight: (UnsafeRawPointer, Int) -> F8,
+                       _ element: (UnsafeRawPointer, Int) -> Float) {
+        var k = 0
+        while k + 8 <= n {
+            let u = load8(x + k)
+            a.0 = a.0.addingProduct(u, eight(r.0, k))
+            a.1 = a.1.addingProduct(u, eight(r.1, k))
+            a.2 = a.2.addingProduct(u, eight(r.2, k))
+            a.3 = a.3.addingProduct(u, eight(r.3, k))
+            k += 8
+        }
+        if k < n { tail(x, k, n, &a, r, element) }
     }
 
     /// The last `n - k < 8` columns, zero-padded as the tiled kernel pads them.
